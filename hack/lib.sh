@@ -1,0 +1,34 @@
+# Shared by the hack/ scripts (sourced, not run): where the repository, the pinned versions and the
+# tool cache are, and how to report progress.
+# shellcheck shell=bash
+
+CTMD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../versions.env
+source "$CTMD_ROOT/versions.env"
+
+# Outside the repository so a fresh clone reuses tools built by an earlier run (CI caches this).
+CTMD_TOOLS_DIR=${CTMD_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ctmd/tools}
+
+# Never let the go command fetch a toolchain: only Go modules may be downloaded.
+export GOTOOLCHAIN=local
+
+log() { printf '[%s %s] %s\n' "$(date -u +%H:%M:%S)" "$(basename "$0")" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# tool_dir NAME VERSION: the cache directory one pinned tool is built into.
+tool_dir() { printf '%s/%s-%s\n' "$CTMD_TOOLS_DIR" "$1" "$2"; }
+
+PULUMI_DIR=$(tool_dir pulumi "$PULUMI_VERSION")
+PULUMI_LANGUAGE_GO_DIR=$(tool_dir pulumi-language-go "$PULUMI_LANGUAGE_GO_VERSION")
+PULUMI_KUBERNETES_DIR=$(tool_dir pulumi-resource-kubernetes "v$PULUMI_KUBERNETES_VERSION")
+ETCD_DIR=$(tool_dir etcd "$ETCD_VERSION")
+KUBERNETES_DIR=$(tool_dir kubernetes "$KUBERNETES_VERSION")
+KWOK_DIR=$(tool_dir kwok "$KWOK_VERSION")
+
+# The PATH entries that put every pinned tool first (the language host must be found by the CLI).
+tools_path() {
+	printf '%s:%s:%s:%s:%s\n' "$PULUMI_DIR" "$PULUMI_LANGUAGE_GO_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR"
+}
+
+# fmt_secs N: "3m14s".
+fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }

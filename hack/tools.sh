@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Builds the pinned real-engine toolchain (Pulumi CLI, kubernetes provider plugin, Go language host,
+# etcd, the Kubernetes control plane and kubectl, kwok) from the Go module proxy into
+# $CTMD_TOOLS_DIR/<name>-<version>/. Only Go modules are downloaded: every tool is built from source in
+# a throwaway wrapper module outside the repository. A tool whose directory holds the .built marker
+# is skipped; the marker is written last, so an interrupted build is redone. One build at a time:
+# the provider and Kubernetes builds peak at 5 to 6 GB each.
+#
+#   hack/tools.sh          build what is missing
+#   hack/tools.sh path     print the PATH entries of the tools
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+if [[ ${1:-} == path ]]; then
+	tools_path
+	exit 0
+fi
+[[ $# -eq 0 ]] || die "usage: $0 [path]"
+
+# The engine loads the plugin version the SDK in go.mod names, and the Automation API talks to the CLI
+# of its own release: a mismatch only shows up deep inside a run, so refuse it here.
+gomod_version() { awk -v m="$1" '$1 == m { print $2 }' "$CTMD_ROOT/go.mod"; }
+check_pin() {
+	local mod=$1 want=$2 key=$3 got
+	got=$(gomod_version "$mod")
+	[[ $got == "$want" ]] ||
+		die "versions.env $key=$want but go.mod requires $mod ${got:-(nothing)}; make them equal"
+}
+check_pin github.com/pulumi/pulumi-kubernetes/sdk/v4 "v$PULUMI_KUBERNETES_VERSION" PULUMI_KUBERNETES_VERSION
+check_pin github.com/pulumi/pulumi/sdk/v3 "$PULUMI_VERSION" PULUMI_VERSION
+
+mkdir -p "$CTMD_TOOLS_DIR"
+exec 9>"$CTMD_TOOLS_DIR/.lock"
+flock -n 9 || { log "another tools.sh is building; waiting for it"; flock 9; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-tools.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# wrapper NAME: a fresh, empty module to build one tool in.
+wrapper() {
+	local dir="$work/$1"
+	rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
+	go mod init "ctmd-tools/$1" >/dev/null 2>&1
+}
+
+# module_dir MODULE@VERSION: download one module and print where it was extracted.
+module_dir() { go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'; }
+module_gomod() { go mod download -json "$1" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p'; }
+
+# build NAME VERSION DIR FUNCTION: run FUNCTION to fill DIR unless DIR is already complete.
+build() {
+	local name=$1 version=$2 dir=$3 fn=$4 start=$SECONDS
+	if [[ -f $dir/.built ]]; then
+		log "$name $version: cached in $dir"
+		return
+	fi
+	log "$name $version: building into $dir"
+	rm -rf "$dir" && mkdir -p "$dir"
+	(set -euo pipefail; "$fn" "$dir")
+	printf 'built %s %s in %ss\n' "$name" "$version" $((SECONDS - start)) >"$dir/.built"
+	log "$name $version: built in $(fmt_secs $((SECONDS - start))) ($(du -sh "$dir" | cut -f1))"
+}
+
+build_pulumi() {
+	wrapper pulumi
+	# pkg/v3 carries replace directives, so `go install pkg@version` is refused; the wrapper copies the
+	# one that points at another module.
+	go mod edit -require="github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" \
+		-require="github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION" \
+		-replace=github.com/atotto/clipboard=github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e
+	go build -mod=mod -trimpath -o "$1/pulumi" \
+		-ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+		github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+	"$1/pulumi" version
+}
+
+build_kubernetes_plugin() {
+	wrapper pulumi-resource-kubernetes
+	local mod=github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION src
+	# The module zip lacks the schema files the plugin embeds: regenerate them the way the provider's
+	# own build does, from the command's sources copied into the wrapper.
+	src=$(module_dir "$mod")
+	[[ -n $src ]] || die "could not download $mod"
+	find "$src/cmd/pulumi-resource-kubernetes" -maxdepth 1 -type f -exec cp {} . \;
+	chmod -R u+w .
+	go mod edit -require="$mod" \
+		-require="github.com/pulumi/pulumi-kubernetes/sdk/v4@v$PULUMI_KUBERNETES_VERSION"
+	VERSION=$PULUMI_KUBERNETES_VERSION go run -mod=mod generate.go
+	go build -mod=mod -trimpath -o "$1/pulumi-resource-kubernetes" \
+		-ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" .
+}
+
+build_language_go() {
+	wrapper pulumi-language-go
+	go mod edit -require="github.com/pulumi/pulumi/sdk/v3@$PULUMI_LANGUAGE_GO_VERSION" \
+		-replace=golang.org/x/text=golang.org/x/text@v0.3.6
+	go build -mod=mod -trimpath -o "$1/pulumi-language-go" \
+		-ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_LANGUAGE_GO_VERSION" \
+		github.com/pulumi/pulumi/sdk/v3/go/pulumi-language-go
+}
+
+build_etcd() {
+	wrapper etcd
+	go mod edit -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+	CGO_ENABLED=0 go build -mod=mod -trimpath -o "$1/etcd" -ldflags "-s -w" go.etcd.io/etcd/server/v3
+	"$1/etcd" --version
+}
+
+build_kubernetes() {
+	wrapper kubernetes
+	local mod=k8s.io/kubernetes@$KUBERNETES_VERSION gomod staging minor
+	# k8s.io/kubernetes points each staging module at a folder of its own repository; use the
+	# published module of the same release instead (v1.X.Y ships staging modules v0.X.Y).
+	gomod=$(module_gomod "$mod")
+	[[ -n $gomod ]] || die "could not download the go.mod of $mod"
+	local args=(-require="$mod")
+	while read -r staging; do
+		args+=(-replace="$staging=$staging@v0.${KUBERNETES_VERSION#v1.}")
+	done < <(awk '$2 == "=>" && $3 ~ /^\.\/staging\// { print $1 }' "$gomod")
+	log "kubernetes: ${#args[@]} module edits (staging modules replaced by v0.${KUBERNETES_VERSION#v1.})"
+	go mod edit "${args[@]}"
+	minor=${KUBERNETES_VERSION#v1.}
+	minor=${minor%%.*}
+	local ldflags="-s -w" pkg
+	# Without these the servers report v0.0.0, which clients (and kwok) reject or misjudge.
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+		ldflags+=" -X $pkg.gitTreeState=clean"
+	done
+	CGO_ENABLED=0 go build -mod=mod -trimpath -o "$1/" -ldflags "$ldflags" \
+		k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler \
+		k8s.io/kubernetes/cmd/kubectl
+	"$1/kubectl" version --client
+}
+
+build_kwok() {
+	wrapper kwok
+	go mod edit -require="sigs.k8s.io/kwok@$KWOK_VERSION"
+	CGO_ENABLED=0 go build -mod=mod -trimpath -o "$1/kwok" \
+		-ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
+}
+
+total=$SECONDS
+build pulumi "$PULUMI_VERSION" "$PULUMI_DIR" build_pulumi
+build pulumi-resource-kubernetes "v$PULUMI_KUBERNETES_VERSION" "$PULUMI_KUBERNETES_DIR" build_kubernetes_plugin
+build pulumi-language-go "$PULUMI_LANGUAGE_GO_VERSION" "$PULUMI_LANGUAGE_GO_DIR" build_language_go
+build etcd "$ETCD_VERSION" "$ETCD_DIR" build_etcd
+build kubernetes "$KUBERNETES_VERSION" "$KUBERNETES_DIR" build_kubernetes
+build kwok "$KWOK_VERSION" "$KWOK_DIR" build_kwok
+log "all tools ready in $(fmt_secs $((SECONDS - total))); PATH entries: $(tools_path)"
