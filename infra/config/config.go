@@ -1,0 +1,326 @@
+// Package config loads and validates the ctmd stack configuration in one place, so that a
+// missing or bad value stops `pulumi preview` before any resource is declared, with a message
+// that names the key and the command that fixes it.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Target says where the workload lands.
+type Target string
+
+const (
+	// TargetGKE creates the GKE cluster, its network plumbing and an Artifact Registry repository.
+	TargetGKE Target = "gke"
+	// TargetExisting deploys into a cluster that already exists: no GCP resource is declared.
+	TargetExisting Target = "existing"
+)
+
+// Namespace is the project's config namespace (the project name in Pulumi.yaml).
+const Namespace = "ctmd"
+
+// Config is the whole validated stack configuration.
+type Config struct {
+	Target Target
+
+	// GCP settings, used only by TargetGKE.
+	Project                  string
+	Zone                     string
+	Region                   string // derived from Zone
+	ClusterName              string
+	MasterAuthorizedNetworks []string
+	MachineType              string
+	MinNodes                 int
+	MaxNodes                 int
+	DeletionProtection       bool
+
+	IstioVersion          string
+	InstallIstio          bool
+	OutboundTrafficPolicy string
+
+	// Image is the marketdata image. Empty on TargetGKE when unset: the stack then uses
+	// marketdata:latest in the repository it creates.
+	Image    string
+	Replicas int
+
+	// MongoConnectionString is always a secret output; the plain value never leaves Load.
+	MongoConnectionString pulumi.StringOutput
+	MongoHosts            []string
+
+	// Kubeconfig is the secret ctmd:kubeconfig for TargetExisting; HasKubeconfig is false when
+	// the ambient kubeconfig ($KUBECONFIG or ~/.kube/config) is to be used instead.
+	Kubeconfig    pulumi.StringOutput
+	HasKubeconfig bool
+	// KubeContext is the current-context of the kubeconfig TargetExisting deploys with, empty
+	// when it cannot be told. It names the cluster in the stack outputs.
+	KubeContext string
+}
+
+// Defaults of every optional key. Pulumi.yaml declares the same defaults (a test compares them),
+// but the engine applies those only to real runs, so the program applies its own as well.
+const (
+	DefaultZone                  = "europe-west1-b"
+	DefaultClusterName           = "ctmd-cluster"
+	DefaultMachineType           = "e2-standard-4"
+	DefaultMinNodes              = 1
+	DefaultMaxNodes              = 3
+	DefaultIstioVersion          = "1.29.2"
+	DefaultReplicas              = 2
+	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
+	// OpenControlPlane is the default authorized network: anyone may reach the API server's
+	// endpoint (they still need Google credentials). Load warns when it is in the list.
+	OpenControlPlane = "0.0.0.0/0"
+)
+
+var (
+	zonePattern        = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+-[a-z]$`)
+	projectPattern     = regexp.MustCompile(`^[a-z][-a-z0-9]{4,28}[a-z0-9]$`)
+	clusterNamePattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,22}[a-z0-9])?$`)
+	machineTypePattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
+	versionPattern     = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	// A Docker image reference: registry host with optional port, path, tag and/or digest.
+	imagePattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+	// A DNS name, optionally a wildcard such as *.abcde.mongodb.net.
+	hostPattern = regexp.MustCompile(`^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$`)
+)
+
+// Load reads every key, applies the defaults and returns all problems at once, each naming the
+// key and the `pulumi config set` command that fixes it. Secret values never appear in errors.
+func Load(ctx *pulumi.Context) (*Config, error) {
+	r := &reader{ctx: ctx}
+	c := &Config{
+		Target:                   Target(r.oneOf("target", string(TargetGKE), string(TargetGKE), string(TargetExisting))),
+		ClusterName:              r.matching("clusterName", DefaultClusterName, clusterNamePattern, "1 to 24 lowercase letters, digits or hyphens, starting with a letter (the node service account id <clusterName>-nodes must fit in 30 characters)", DefaultClusterName),
+		MasterAuthorizedNetworks: r.cidrs("masterAuthorizedNetworks", []string{OpenControlPlane}),
+		MachineType:              r.matching("machineType", DefaultMachineType, machineTypePattern, "a Compute Engine machine type", DefaultMachineType),
+		MinNodes:                 r.integer("minNodes", DefaultMinNodes, 1),
+		MaxNodes:                 r.integer("maxNodes", DefaultMaxNodes, 1),
+		DeletionProtection:       r.boolean("deletionProtection", false),
+		IstioVersion:             r.matching("istioVersion", DefaultIstioVersion, versionPattern, "an Istio release version", DefaultIstioVersion),
+		InstallIstio:             r.boolean("installIstio", true),
+		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
+		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
+		Replicas:                 r.integer("replicas", DefaultReplicas, 1),
+		MongoHosts:               r.hosts("mongoHosts"),
+	}
+	if c.MaxNodes < c.MinNodes {
+		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
+			Namespace+":maxNodes", c.MinNodes, c.MinNodes))
+	}
+	mongo := r.secret("mongoConnectionString", "<mongodb+srv://user:password@host/>", true)
+	if mongo != nil && !validMongoURI(*mongo) {
+		r.fail(fmt.Errorf(`invalid config %q: must be a mongodb:// or mongodb+srv:// URI with a host; set it with pulumi config set --secret %[1]s <mongodb+srv://user:password@host/>`,
+			Namespace+":mongoConnectionString"))
+	}
+	if mongo != nil {
+		c.MongoConnectionString = pulumi.ToSecret(pulumi.String(*mongo)).(pulumi.StringOutput)
+	}
+
+	switch c.Target {
+	case TargetGKE:
+		c.Project = r.gcpProject()
+		c.Zone = r.gcp("zone", DefaultZone, zonePattern, "a zone such as "+DefaultZone)
+		c.Region = c.Zone[:max(0, strings.LastIndex(c.Zone, "-"))]
+		if slices.Contains(c.MasterAuthorizedNetworks, OpenControlPlane) {
+			ctx.Log.Warn(fmt.Sprintf("ctmd:masterAuthorizedNetworks contains %s: the control-plane endpoint accepts connections from anywhere; narrow it with pulumi config set --path 'ctmd:masterAuthorizedNetworks[0]' <your-cidr>", OpenControlPlane), nil)
+		}
+	case TargetExisting:
+		if c.Image == "" {
+			r.fail(fmt.Errorf(`missing required config %q (needed when ctmd:target is existing): set it with pulumi config set %[1]s <registry>/marketdata:<tag>`, Namespace+":image"))
+		}
+		if kc := r.secret("kubeconfig", `"$(cat <kubeconfig-file>)"`, false); kc != nil {
+			c.Kubeconfig = pulumi.ToSecret(pulumi.String(*kc)).(pulumi.StringOutput)
+			c.HasKubeconfig = true
+			c.KubeContext = currentContext([]byte(*kc))
+		} else {
+			c.KubeContext = ambientContext()
+		}
+	}
+	if len(c.MongoHosts) == 0 {
+		ctx.Log.Warn("ctmd:mongoHosts is empty: the mongo-ext ServiceEntry lets the mesh reach any address on port 27017; list your database hosts with pulumi config set --path 'ctmd:mongoHosts[0]' '*.<cluster-id>.mongodb.net'", nil)
+	}
+	if err := errors.Join(r.errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// validMongoURI checks the scheme and that a host follows, without ever formatting the value.
+func validMongoURI(uri string) bool {
+	rest, ok := strings.CutPrefix(uri, "mongodb://")
+	if !ok {
+		rest, ok = strings.CutPrefix(uri, "mongodb+srv://")
+	}
+	if !ok || strings.ContainsAny(uri, " \t\r\n") {
+		return false
+	}
+	authority, _, _ := strings.Cut(rest, "/")
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		authority = authority[i+1:]
+	}
+	return authority != ""
+}
+
+// reader collects every error instead of stopping at the first, so one preview lists them all.
+type reader struct {
+	ctx  *pulumi.Context
+	errs []error
+}
+
+func (r *reader) fail(err error) { r.errs = append(r.errs, err) }
+
+func (r *reader) get(key string) (string, bool) {
+	v, ok := r.ctx.GetConfig(Namespace + ":" + key)
+	return v, ok
+}
+
+// invalid records a bad non-secret value; fix is what follows `pulumi config set` to repair it.
+func (r *reader) invalid(key, value, want, fix string) {
+	r.fail(fmt.Errorf("invalid config %q value %q: must be %s; set it with pulumi config set %s", Namespace+":"+key, value, want, fix))
+}
+
+func scalarFix(key, example string) string { return Namespace + ":" + key + " " + example }
+
+func listFix(key, example string) string {
+	return fmt.Sprintf("--path '%s:%s[0]' %s", Namespace, key, example)
+}
+
+func (r *reader) oneOf(key, def string, allowed ...string) string {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	if !slices.Contains(allowed, v) {
+		r.invalid(key, v, "one of "+strings.Join(allowed, ", "), scalarFix(key, def))
+		return def
+	}
+	return v
+}
+
+func (r *reader) matching(key, def string, re *regexp.Regexp, want, example string) string {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	if !re.MatchString(v) {
+		r.invalid(key, v, want, scalarFix(key, example))
+		return def
+	}
+	return v
+}
+
+func (r *reader) integer(key string, def, minimum int) int {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < minimum {
+		r.invalid(key, v, fmt.Sprintf("an integer of at least %d", minimum), scalarFix(key, strconv.Itoa(def)))
+		return def
+	}
+	return n
+}
+
+func (r *reader) boolean(key string, def bool) bool {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.invalid(key, v, "true or false", scalarFix(key, strconv.FormatBool(def)))
+		return def
+	}
+	return b
+}
+
+// list reads a JSON array of strings, the form `pulumi config set --path 'key[0]' v` writes.
+func (r *reader) list(key string, def []string, example string) ([]string, bool) {
+	v, ok := r.get(key)
+	if !ok {
+		return def, false
+	}
+	var items []string
+	if err := json.Unmarshal([]byte(v), &items); err != nil {
+		r.invalid(key, v, "a list of strings", listFix(key, example))
+		return def, false
+	}
+	return items, true
+}
+
+func (r *reader) cidrs(key string, def []string) []string {
+	items, set := r.list(key, def, "203.0.113.0/24")
+	if set && len(items) == 0 {
+		r.invalid(key, "[]", "at least one CIDR (include the address pulumi up runs from)", listFix(key, "203.0.113.0/24"))
+	}
+	for _, item := range items {
+		if _, _, err := net.ParseCIDR(item); err != nil {
+			r.invalid(key, item, "a list of CIDRs such as 203.0.113.0/24", listFix(key, "203.0.113.0/24"))
+		}
+	}
+	return items
+}
+
+func (r *reader) hosts(key string) []string {
+	items, _ := r.list(key, nil, "'*.abcde.mongodb.net'")
+	for _, item := range items {
+		if !hostPattern.MatchString(item) {
+			r.invalid(key, item, "a list of DNS names such as *.abcde.mongodb.net", listFix(key, "'*.abcde.mongodb.net'"))
+		}
+	}
+	return items
+}
+
+// secret returns a pointer to the plain value, or nil when the key is unset (an error when
+// required). A value stored in plain text is refused: it would sit unencrypted in the stack file.
+func (r *reader) secret(key, placeholder string, required bool) *string {
+	full := Namespace + ":" + key
+	v, ok := r.ctx.GetConfig(full)
+	switch {
+	case !ok || v == "":
+		if required {
+			r.fail(fmt.Errorf("missing required config %q: set it with pulumi config set --secret %s %s", full, full, placeholder))
+		}
+		return nil
+	case !r.ctx.IsConfigSecret(full):
+		r.fail(fmt.Errorf("config %q is stored in plain text: set it with pulumi config set --secret %s %s", full, full, placeholder))
+		return nil
+	}
+	return &v
+}
+
+func (r *reader) gcpProject() string {
+	v, ok := r.ctx.GetConfig("gcp:project")
+	if !ok || v == "" {
+		r.fail(errors.New(`missing required config "gcp:project" (needed when ctmd:target is gke): set it with pulumi config set gcp:project <project-id>`))
+		return ""
+	}
+	if !projectPattern.MatchString(v) {
+		r.fail(fmt.Errorf(`invalid config "gcp:project" value %q: must be a GCP project id (6 to 30 lowercase letters, digits or hyphens); set it with pulumi config set gcp:project <project-id>`, v))
+	}
+	return v
+}
+
+func (r *reader) gcp(key, def string, re *regexp.Regexp, want string) string {
+	full := "gcp:" + key
+	v, ok := r.ctx.GetConfig(full)
+	if !ok {
+		return def
+	}
+	if !re.MatchString(v) {
+		r.fail(fmt.Errorf("invalid config %q value %q: must be %s; set it with pulumi config set %s %s", full, v, want, full, def))
+		return def
+	}
+	return v
+}

@@ -1,0 +1,325 @@
+package config_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+)
+
+const mongoURI = "mongodb+srv://app:s3cr3t-pw@cluster0.abcde.mongodb.net/admin"
+
+// load runs config.Load under mocks and also awaits the secret outputs, so tests see them.
+func load(t *testing.T, values map[string]string, secrets ...string) (*config.Config, error) {
+	t.Helper()
+	var cfg *config.Config
+	_, err := mockstack.Run(t, mockstack.Config{Values: values, Secrets: secrets}, func(ctx *pulumi.Context) error {
+		c, err := config.Load(ctx)
+		cfg = c
+		return err
+	})
+	return cfg, err
+}
+
+func existing(extra map[string]string) map[string]string {
+	v := map[string]string{
+		"ctmd:target":                "existing",
+		"ctmd:image":                 "registry.example/ctmd/marketdata:v1",
+		"ctmd:mongoConnectionString": mongoURI,
+	}
+	for k, val := range extra {
+		v[k] = val
+	}
+	return v
+}
+
+func gke(extra map[string]string) map[string]string {
+	v := map[string]string{"gcp:project": "ctmd-dev-123", "ctmd:mongoConnectionString": mongoURI}
+	for k, val := range extra {
+		v[k] = val
+	}
+	return v
+}
+
+func await(t *testing.T, o pulumi.Output) (any, bool) {
+	t.Helper()
+	res, err := internals.UnsafeAwaitOutput(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Value, res.Secret
+}
+
+// The defaults the program applies must be the ones Pulumi.yaml declares, key by key, and every
+// declared key must be one the program reads.
+func TestDefaultsMatchPulumiYAML(t *testing.T) {
+	proj, err := workspace.LoadProject(filepath.Join("..", "..", "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proj.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if proj.Name.String() != config.Namespace || proj.Runtime.Name() != "go" || proj.Main != "infra/" {
+		t.Fatalf("project = %s runtime %s main %s, want ctmd go infra/", proj.Name, proj.Runtime.Name(), proj.Main)
+	}
+	cfg, err := load(t, existing(nil), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What Load produced for each key when the stack leaves it unset.
+	applied := map[string]any{
+		"target":                   "existing", // set by the test: the default is checked below
+		"clusterName":              cfg.ClusterName,
+		"masterAuthorizedNetworks": toAny(cfg.MasterAuthorizedNetworks),
+		"machineType":              cfg.MachineType,
+		"minNodes":                 cfg.MinNodes,
+		"maxNodes":                 cfg.MaxNodes,
+		"deletionProtection":       cfg.DeletionProtection,
+		"istioVersion":             cfg.IstioVersion,
+		"installIstio":             cfg.InstallIstio,
+		"outboundTrafficPolicy":    cfg.OutboundTrafficPolicy,
+		"image":                    nil,
+		"replicas":                 cfg.Replicas,
+		"mongoConnectionString":    nil,
+		"mongoHosts":               toAny(cfg.MongoHosts),
+		"kubeconfig":               nil,
+	}
+	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied["target"] = string(gkeCfg.Target)
+
+	if len(proj.Config) != len(applied) {
+		t.Errorf("Pulumi.yaml declares %d keys, the program reads %d", len(proj.Config), len(applied))
+	}
+	for key, want := range applied {
+		decl, ok := proj.Config[key]
+		if !ok {
+			t.Errorf("Pulumi.yaml does not declare %q", key)
+			continue
+		}
+		if decl.Description == "" || decl.Type == nil {
+			t.Errorf("Pulumi.yaml %q lacks a type or description", key)
+		}
+		def := decl.Default
+		if f, isFloat := def.(float64); isFloat {
+			def = int(f)
+		}
+		if arr, isArr := def.([]any); isArr && len(arr) == 0 {
+			def = []any(nil)
+		}
+		if !reflect.DeepEqual(def, want) {
+			t.Errorf("%q: Pulumi.yaml default %#v, program default %#v", key, decl.Default, want)
+		}
+	}
+	for _, key := range []string{"mongoConnectionString", "kubeconfig"} {
+		if !proj.Config[key].Secret {
+			t.Errorf("Pulumi.yaml must declare %q secret", key)
+		}
+	}
+	if gkeCfg.Zone != config.DefaultZone || gkeCfg.Region != "europe-west1" {
+		t.Errorf("zone %q region %q, want %s europe-west1", gkeCfg.Zone, gkeCfg.Region, config.DefaultZone)
+	}
+}
+
+func toAny(items []string) []any {
+	if len(items) == 0 {
+		return nil
+	}
+	out := make([]any, len(items))
+	for i, s := range items {
+		out[i] = s
+	}
+	return out
+}
+
+// versions.env is the one place tool versions are pinned; the Istio default must be its value.
+func TestIstioDefaultIsVersionsEnv(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "..", "versions.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var pinned string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "ISTIO_VERSION="); ok {
+			pinned = v
+		}
+	}
+	if pinned == "" || pinned != config.DefaultIstioVersion {
+		t.Fatalf("versions.env ISTIO_VERSION=%q, config.DefaultIstioVersion=%q", pinned, config.DefaultIstioVersion)
+	}
+}
+
+func TestLoadSetValues(t *testing.T) {
+	cfg, err := load(t, gke(map[string]string{
+		"gcp:zone":                      "us-central1-a",
+		"ctmd:clusterName":              "prod",
+		"ctmd:masterAuthorizedNetworks": `["203.0.113.0/24","198.51.100.4/32"]`,
+		"ctmd:machineType":              "n2-standard-8",
+		"ctmd:minNodes":                 "2",
+		"ctmd:maxNodes":                 "5",
+		"ctmd:deletionProtection":       "true",
+		"ctmd:istioVersion":             "1.28.0",
+		"ctmd:installIstio":             "false",
+		"ctmd:outboundTrafficPolicy":    "ALLOW_ANY",
+		"ctmd:image":                    "europe-west1-docker.pkg.dev/p/ctmd/marketdata@sha256:" + strings.Repeat("a", 64),
+		"ctmd:replicas":                 "4",
+		"ctmd:mongoHosts":               `["*.abcde.mongodb.net","db.example.com"]`,
+	}), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		Target: config.TargetGKE, Project: "ctmd-dev-123", Zone: "us-central1-a", Region: "us-central1",
+		ClusterName: "prod", MasterAuthorizedNetworks: []string{"203.0.113.0/24", "198.51.100.4/32"},
+		MachineType: "n2-standard-8", MinNodes: 2, MaxNodes: 5, DeletionProtection: true,
+		IstioVersion: "1.28.0", InstallIstio: false, OutboundTrafficPolicy: "ALLOW_ANY",
+		Image:    "europe-west1-docker.pkg.dev/p/ctmd/marketdata@sha256:" + strings.Repeat("a", 64),
+		Replicas: 4, MongoHosts: []string{"*.abcde.mongodb.net", "db.example.com"},
+		MongoConnectionString: cfg.MongoConnectionString,
+	}
+	if !reflect.DeepEqual(*cfg, want) {
+		t.Fatalf("got %+v\nwant %+v", *cfg, want)
+	}
+	v, secret := await(t, cfg.MongoConnectionString)
+	if v != mongoURI || !secret {
+		t.Fatalf("connection string output: secret=%v, value matches=%v", secret, v == mongoURI)
+	}
+}
+
+func TestExistingTargetKubeconfig(t *testing.T) {
+	kubeconfig := "apiVersion: v1\nkind: Config\ncurrent-context: kind-e2e\ncontexts: []\n"
+	cfg, err := load(t, existing(map[string]string{"ctmd:kubeconfig": kubeconfig}),
+		"ctmd:mongoConnectionString", "ctmd:kubeconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.HasKubeconfig || cfg.KubeContext != "kind-e2e" || cfg.Project != "" {
+		t.Fatalf("HasKubeconfig=%v KubeContext=%q Project=%q", cfg.HasKubeconfig, cfg.KubeContext, cfg.Project)
+	}
+	if v, secret := await(t, cfg.Kubeconfig); v != kubeconfig || !secret {
+		t.Fatalf("kubeconfig output secret=%v value=%v", secret, v)
+	}
+
+	// Without ctmd:kubeconfig the context comes from the first $KUBECONFIG file that names one.
+	dir := t.TempDir()
+	empty, named := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if err := os.WriteFile(empty, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(named, []byte("current-context: ambient-ctx\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", strings.Join([]string{filepath.Join(dir, "missing"), empty, named}, string(os.PathListSeparator)))
+	cfg, err = load(t, existing(nil), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HasKubeconfig || cfg.KubeContext != "ambient-ctx" {
+		t.Fatalf("HasKubeconfig=%v KubeContext=%q", cfg.HasKubeconfig, cfg.KubeContext)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	const secretKey = "ctmd:mongoConnectionString"
+	tests := []struct {
+		name    string
+		values  map[string]string
+		secrets []string
+		want    string
+	}{
+		{"missing connection string", map[string]string{"gcp:project": "ctmd-dev-123"}, nil,
+			`missing required config "ctmd:mongoConnectionString": set it with pulumi config set --secret ctmd:mongoConnectionString <mongodb+srv://user:password@host/>`},
+		{"plain-text connection string", gke(nil), nil,
+			`config "ctmd:mongoConnectionString" is stored in plain text: set it with pulumi config set --secret ctmd:mongoConnectionString <mongodb+srv://user:password@host/>`},
+		{"not a mongo uri", gke(map[string]string{secretKey: "postgres://u:s3cr3t-pw@h/db"}), []string{secretKey},
+			`invalid config "ctmd:mongoConnectionString": must be a mongodb:// or mongodb+srv:// URI with a host; set it with pulumi config set --secret ctmd:mongoConnectionString <mongodb+srv://user:password@host/>`},
+		{"mongo uri without host", gke(map[string]string{secretKey: "mongodb://u:s3cr3t-pw@/db"}), []string{secretKey},
+			`invalid config "ctmd:mongoConnectionString": must be a mongodb:// or mongodb+srv:// URI with a host`},
+		{"missing project", map[string]string{secretKey: mongoURI}, []string{secretKey},
+			`missing required config "gcp:project" (needed when ctmd:target is gke): set it with pulumi config set gcp:project <project-id>`},
+		{"bad project", gke(map[string]string{"gcp:project": "My Project"}), []string{secretKey},
+			`invalid config "gcp:project" value "My Project": must be a GCP project id (6 to 30 lowercase letters, digits or hyphens); set it with pulumi config set gcp:project <project-id>`},
+		{"bad zone", gke(map[string]string{"gcp:zone": "europe-west1"}), []string{secretKey},
+			`invalid config "gcp:zone" value "europe-west1": must be a zone such as europe-west1-b; set it with pulumi config set gcp:zone europe-west1-b`},
+		{"bad target", gke(map[string]string{"ctmd:target": "aks"}), []string{secretKey},
+			`invalid config "ctmd:target" value "aks": must be one of gke, existing; set it with pulumi config set ctmd:target gke`},
+		{"existing without image", existing(map[string]string{"ctmd:image": ""}), []string{secretKey},
+			`invalid config "ctmd:image" value "": must be an image reference <registry>/<path>[:tag][@digest]; set it with pulumi config set ctmd:image europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>`},
+		{"existing image unset", map[string]string{"ctmd:target": "existing", secretKey: mongoURI}, []string{secretKey},
+			`missing required config "ctmd:image" (needed when ctmd:target is existing): set it with pulumi config set ctmd:image <registry>/marketdata:<tag>`},
+		{"bad image", gke(map[string]string{"ctmd:image": "Marketdata Latest"}), []string{secretKey},
+			`invalid config "ctmd:image" value "Marketdata Latest": must be an image reference`},
+		{"plain-text kubeconfig", existing(map[string]string{"ctmd:kubeconfig": "apiVersion: v1"}), []string{secretKey},
+			"config \"ctmd:kubeconfig\" is stored in plain text: set it with pulumi config set --secret ctmd:kubeconfig \"$(cat <kubeconfig-file>)\""},
+		{"cluster name too long", gke(map[string]string{"ctmd:clusterName": "a-very-long-cluster-name-indeed"}), []string{secretKey},
+			`invalid config "ctmd:clusterName" value "a-very-long-cluster-name-indeed": must be 1 to 24 lowercase letters, digits or hyphens, starting with a letter (the node service account id <clusterName>-nodes must fit in 30 characters); set it with pulumi config set ctmd:clusterName ctmd-cluster`},
+		{"bad cidr", gke(map[string]string{"ctmd:masterAuthorizedNetworks": `["10.0.0.0/33"]`}), []string{secretKey},
+			`invalid config "ctmd:masterAuthorizedNetworks" value "10.0.0.0/33": must be a list of CIDRs such as 203.0.113.0/24; set it with pulumi config set --path 'ctmd:masterAuthorizedNetworks[0]' 203.0.113.0/24`},
+		{"empty cidr list", gke(map[string]string{"ctmd:masterAuthorizedNetworks": `[]`}), []string{secretKey},
+			`invalid config "ctmd:masterAuthorizedNetworks" value "[]": must be at least one CIDR`},
+		{"cidrs not a list", gke(map[string]string{"ctmd:masterAuthorizedNetworks": `10.0.0.0/8`}), []string{secretKey},
+			`invalid config "ctmd:masterAuthorizedNetworks" value "10.0.0.0/8": must be a list of strings; set it with pulumi config set --path 'ctmd:masterAuthorizedNetworks[0]' 203.0.113.0/24`},
+		{"bad machine type", gke(map[string]string{"ctmd:machineType": "big"}), []string{secretKey},
+			`invalid config "ctmd:machineType" value "big": must be a Compute Engine machine type; set it with pulumi config set ctmd:machineType e2-standard-4`},
+		{"minNodes not a number", gke(map[string]string{"ctmd:minNodes": "one"}), []string{secretKey},
+			`invalid config "ctmd:minNodes" value "one": must be an integer of at least 1; set it with pulumi config set ctmd:minNodes 1`},
+		{"minNodes zero", gke(map[string]string{"ctmd:minNodes": "0"}), []string{secretKey},
+			`invalid config "ctmd:minNodes" value "0": must be an integer of at least 1`},
+		{"maxNodes below minNodes", gke(map[string]string{"ctmd:minNodes": "3", "ctmd:maxNodes": "2"}), []string{secretKey},
+			`invalid config "ctmd:maxNodes": must be at least ctmd:minNodes (3); set it with pulumi config set ctmd:maxNodes 3`},
+		{"bad deletionProtection", gke(map[string]string{"ctmd:deletionProtection": "yes"}), []string{secretKey},
+			`invalid config "ctmd:deletionProtection" value "yes": must be true or false; set it with pulumi config set ctmd:deletionProtection false`},
+		{"bad istio version", gke(map[string]string{"ctmd:istioVersion": "latest"}), []string{secretKey},
+			`invalid config "ctmd:istioVersion" value "latest": must be an Istio release version; set it with pulumi config set ctmd:istioVersion 1.29.2`},
+		{"bad installIstio", gke(map[string]string{"ctmd:installIstio": "maybe"}), []string{secretKey},
+			`invalid config "ctmd:installIstio" value "maybe": must be true or false; set it with pulumi config set ctmd:installIstio true`},
+		{"bad outbound policy", gke(map[string]string{"ctmd:outboundTrafficPolicy": "registry_only"}), []string{secretKey},
+			`invalid config "ctmd:outboundTrafficPolicy" value "registry_only": must be one of REGISTRY_ONLY, ALLOW_ANY; set it with pulumi config set ctmd:outboundTrafficPolicy REGISTRY_ONLY`},
+		{"bad replicas", gke(map[string]string{"ctmd:replicas": "0"}), []string{secretKey},
+			`invalid config "ctmd:replicas" value "0": must be an integer of at least 1; set it with pulumi config set ctmd:replicas 2`},
+		{"bad mongo host", gke(map[string]string{"ctmd:mongoHosts": `["mongodb://x"]`}), []string{secretKey},
+			`invalid config "ctmd:mongoHosts" value "mongodb://x": must be a list of DNS names such as *.abcde.mongodb.net`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.values, tt.secrets...)
+			if err == nil {
+				t.Fatalf("Load succeeded, want error containing %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t-pw") {
+				t.Fatalf("error reveals the connection string's password: %v", err)
+			}
+		})
+	}
+}
+
+// All problems are reported at once, so one preview shows the user everything to fix.
+func TestLoadReportsEveryError(t *testing.T) {
+	_, err := load(t, map[string]string{"ctmd:replicas": "x", "ctmd:target": "existing"})
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, key := range []string{`"ctmd:replicas"`, `"ctmd:image"`, `"ctmd:mongoConnectionString"`} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not mention %s:\n%v", key, err)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+// Package mockstack runs a Pulumi program under the SDK's mocks and records every resource it
+// registers or reads, with its inputs and options, so tests can assert on the whole program.
+package mockstack
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Resource is one registered (or read) resource as the engine would have seen it.
+type Resource struct {
+	Type   string
+	Name   string
+	Inputs resource.PropertyMap
+	// Parent, Provider and DependsOn hold logical names (the last URN segment).
+	Parent    string
+	Provider  string
+	DependsOn []string
+	// Read is true for resources looked up with a Get function rather than managed.
+	Read bool
+	ID   string
+}
+
+// Stack is the record of one program run.
+type Stack struct {
+	mu        sync.Mutex
+	Resources []Resource
+	Invokes   []string
+}
+
+// Config is stack configuration: full keys ("ctmd:replicas") to values; Secrets lists the keys
+// stored as secrets.
+type Config struct {
+	Values  map[string]string
+	Secrets []string
+}
+
+// Run executes program under mocks with cfg passed the way the engine passes it, through
+// PULUMI_CONFIG and PULUMI_CONFIG_SECRET_KEYS.
+func Run(t *testing.T, cfg Config, program pulumi.RunFunc) (*Stack, error) {
+	t.Helper()
+	values, err := json.Marshal(cfg.Values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := json.Marshal(append([]string{}, cfg.Secrets...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(pulumi.EnvConfig, string(values))
+	t.Setenv(pulumi.EnvConfigSecretKeys, string(secrets))
+	s := &Stack{}
+	err = pulumi.RunErr(program, pulumi.WithMocks("ctmd", "test", s))
+	return s, err
+}
+
+// lastSegment turns a URN, or a provider reference "URN::ID", into the resource's logical name.
+func lastSegment(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	parts := strings.Split(ref, "::")
+	if strings.HasPrefix(ref, "urn:") && len(parts) > 4 {
+		return parts[3] // provider reference: urn:pulumi:stack::project::type::name::id
+	}
+	return parts[len(parts)-1]
+}
+
+// NewResource records the resource and answers with its inputs plus the few outputs a real
+// provider would compute that the program reads back.
+func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r := Resource{
+		Type:     args.TypeToken,
+		Name:     args.Name,
+		Inputs:   args.Inputs,
+		Provider: lastSegment(args.Provider),
+		ID:       args.ID,
+	}
+	switch {
+	case args.RegisterRPC != nil:
+		r.Parent = lastSegment(args.RegisterRPC.GetParent())
+		for _, dep := range args.RegisterRPC.GetDependencies() {
+			r.DependsOn = append(r.DependsOn, lastSegment(dep))
+		}
+	case args.ReadRPC != nil:
+		r.Read = true
+		r.Parent = lastSegment(args.ReadRPC.GetParent())
+		for _, dep := range args.ReadRPC.GetDependencies() {
+			r.DependsOn = append(r.DependsOn, lastSegment(dep))
+		}
+	}
+	sort.Strings(r.DependsOn)
+	s.mu.Lock()
+	s.Resources = append(s.Resources, r)
+	s.mu.Unlock()
+
+	state := args.Inputs.Copy()
+	id := args.ID
+	if id == "" {
+		id = args.Name + "-id"
+	}
+	str := func(k string) string {
+		if v, ok := args.Inputs[resource.PropertyKey(k)]; ok && v.IsString() {
+			return v.StringValue()
+		}
+		return ""
+	}
+	switch args.TypeToken {
+	case "gcp:container/cluster:Cluster":
+		state["endpoint"] = resource.NewProperty("203.0.113.10")
+		state["masterAuth"] = resource.NewProperty(resource.PropertyMap{
+			"clusterCaCertificate": resource.NewProperty("Q0EgY2VydA=="),
+		})
+	case "gcp:serviceaccount/account:Account":
+		email := fmt.Sprintf("%s@%s.iam.gserviceaccount.com", str("accountId"), str("project"))
+		state["email"] = resource.NewProperty(email)
+		state["member"] = resource.NewProperty("serviceAccount:" + email)
+	case "gcp:artifactregistry/repository:Repository":
+		state["name"] = resource.NewProperty(str("repositoryId"))
+	case "kubernetes:helm.sh/v3:Release":
+		state["status"] = resource.NewProperty(resource.PropertyMap{
+			"name":      resource.NewProperty(str("name")),
+			"namespace": resource.NewProperty(str("namespace")),
+			"status":    resource.NewProperty("deployed"),
+		})
+	case "kubernetes:core/v1:Service":
+		if r.Read {
+			state["status"] = resource.NewProperty(resource.PropertyMap{
+				"loadBalancer": resource.NewProperty(resource.PropertyMap{
+					"ingress": resource.NewProperty([]resource.PropertyValue{
+						resource.NewProperty(resource.PropertyMap{"ip": resource.NewProperty("198.51.100.7")}),
+					}),
+				}),
+			})
+		}
+	}
+	return id, state, nil
+}
+
+// Call records an invoke; the program is expected to make none.
+func (s *Stack) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	s.mu.Lock()
+	s.Invokes = append(s.Invokes, args.Token)
+	s.mu.Unlock()
+	return resource.PropertyMap{}, nil
+}
+
+// Find returns the resource of the given type and logical name.
+func (s *Stack) Find(t *testing.T, typ, name string) Resource {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.Resources {
+		if r.Type == typ && r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no %s named %q among %v", typ, name, s.names())
+	return Resource{}
+}
+
+// OfType returns the logical names of all resources of a type, sorted.
+func (s *Stack) OfType(typ string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	for _, r := range s.Resources {
+		if r.Type == typ {
+			names = append(names, r.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *Stack) names() []string {
+	var names []string
+	for _, r := range s.Resources {
+		names = append(names, r.Type+" "+r.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Plain turns inputs into plain Go values (secrets unwrapped), ready to compare with a literal.
+func Plain(m resource.PropertyMap) map[string]any { return m.MapRepl(nil, unwrapSecret) }
+
+func unwrapSecret(v resource.PropertyValue) (any, bool) {
+	if v.IsSecret() {
+		return v.SecretValue().Element.MapRepl(nil, unwrapSecret), true
+	}
+	return nil, false
+}
+
+// Get walks a dotted path ("spec.template.spec") through plain values; list indexes are numbers.
+func Get(v any, path string) any {
+	for _, part := range strings.Split(path, ".") {
+		switch c := v.(type) {
+		case map[string]any:
+			v = c[part]
+		case []any:
+			var i int
+			if _, err := fmt.Sscanf(part, "%d", &i); err != nil || i >= len(c) {
+				return nil
+			}
+			v = c[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
