@@ -18,6 +18,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	dbErrors *prometheus.CounterVec
+	handler  http.Handler
 }
 
 // New registers the service's collectors plus the Go runtime and process collectors.
@@ -41,6 +42,7 @@ func New() *Metrics {
 	m.registry.MustRegister(m.requests, m.latency, m.dbErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 	return m
 }
 
@@ -59,5 +61,5 @@ func (m *Metrics) DBError(op string) {
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+	return m.handler
 }
