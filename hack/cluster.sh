@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# A local Kubernetes control plane on loopback for the real-engine tests: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler and kwok (one fake node), built by hack/tools.sh. Istio's
+# CRDs for the kinds ctmd creates come from test/crds (the istio-base chart cannot be fetched offline).
+#
+#   hack/cluster.sh up     start it; prints the kubeconfig path (also written to $CTMD_CLUSTER_DIR/env)
+#   hack/cluster.sh down   stop every process it started, by PID, and remove its state
+#
+# State (certificates, etcd data, logs, PIDs, kubeconfig) lives in $CTMD_CLUSTER_DIR, by default
+# ${XDG_RUNTIME_DIR:-/tmp}/ctmd-cluster; set it to run several clusters side by side.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+state=${CTMD_CLUSTER_DIR:-${XDG_RUNTIME_DIR:-/tmp}/ctmd-cluster}
+pids=$state/pids
+node=kwok-node-0
+
+# free_port: a random loopback port nothing listens on (the process that takes it is checked later).
+free_port() {
+	local port
+	for _ in $(seq 100); do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return
+		fi
+	done
+	die "no free loopback port found"
+}
+
+# start NAME BINARY ARGS...: run one component in the background, its output in $state/NAME.log.
+start() {
+	local name=$1
+	shift
+	nohup "$@" >"$state/$name.log" 2>&1 &
+	echo "$! $name $1" >>"$pids"
+	log "$name started (pid $!)"
+}
+
+# alive PID BINARY: true while PID is still the process we started (PIDs are reused).
+alive() { [[ -r /proc/$1/cmdline ]] && tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | head -1 | grep -qxF "$2"; }
+
+# wait_for WHAT SECONDS COMMAND...: poll COMMAND until it succeeds; on time-out show the logs.
+wait_for() {
+	local what=$1 limit=$2 deadline=$((SECONDS + $2))
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		while read -r pid name bin; do
+			alive "$pid" "$bin" || { tail -n 30 "$state/$name.log" >&2; die "$name exited while waiting for $what"; }
+		done <"$pids"
+		((SECONDS < deadline)) || { tail -n 20 "$state"/*.log >&2; die "timed out after ${limit}s waiting for $what"; }
+		sleep 0.5
+	done
+	log "$what: ok after $((SECONDS - deadline + limit))s"
+}
+
+certificates() {
+	local pki=$state/pki
+	mkdir -p "$pki"
+	cd "$pki"
+	# EC keys: generating RSA keys is the slowest part of start-up on a loaded 2-core machine.
+	local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.crt -days 2 -subj /CN=ctmd-local-ca 2>/dev/null
+	sign() { # NAME SUBJECT EXTENSIONS
+		openssl req -new "${ec[@]}" -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+		openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+			-extfile <(printf '%b' "$3") -out "$1.crt" 2>/dev/null
+	}
+	sign apiserver /CN=kube-apiserver "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+	# One identity in system:masters for every client: this cluster exists only for local tests.
+	sign admin "/O=system:masters/CN=ctmd-admin" "extendedKeyUsage=clientAuth"
+	openssl genrsa -out sa.key 2048 2>/dev/null
+	openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+	cd - >/dev/null
+}
+
+kubeconfig() { # SERVER
+	local pki=$state/pki
+	cat >"$state/kubeconfig" <<-YAML
+		apiVersion: v1
+		kind: Config
+		clusters:
+		- name: ctmd-local
+		  cluster:
+		    server: $1
+		    certificate-authority: $pki/ca.crt
+		users:
+		- name: ctmd-admin
+		  user:
+		    client-certificate: $pki/admin.crt
+		    client-key: $pki/admin.key
+		contexts:
+		- name: ctmd-local
+		  context:
+		    cluster: ctmd-local
+		    user: ctmd-admin
+		current-context: ctmd-local
+	YAML
+	chmod 600 "$state/kubeconfig"
+}
+
+up() {
+	for bin in "$ETCD_DIR/etcd" "$KUBERNETES_DIR/kube-apiserver" "$KWOK_DIR/kwok"; do
+		[[ -x $bin ]] || die "$bin is missing: run make tools (hack/tools.sh) first"
+	done
+	if [[ -f $pids ]]; then
+		die "$state already holds a cluster (run $0 down first)"
+	fi
+	local begin=$SECONDS
+	# A half-started cluster is worse than none: stop whatever did start.
+	trap 'if [[ $? -ne 0 ]]; then log "start-up failed; stopping what was started"; down; fi' EXIT
+	mkdir -p "$state"
+	chmod 700 "$state"
+	: >"$pids"
+	certificates
+	local etcd_port etcd_peer_port api_port kcm_port sched_port pki=$state/pki
+	etcd_port=$(free_port)
+	etcd_peer_port=$(free_port)
+	api_port=$(free_port)
+	kcm_port=$(free_port)
+	sched_port=$(free_port)
+	local kubectl=("$KUBERNETES_DIR/kubectl" --kubeconfig "$state/kubeconfig")
+
+	start etcd "$ETCD_DIR/etcd" --name ctmd --data-dir "$state/etcd" \
+		--listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+		--listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+		--initial-cluster "ctmd=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls "" \
+		--unsafe-no-fsync --log-level warn
+
+	start kube-apiserver "$KUBERNETES_DIR/kube-apiserver" \
+		--etcd-servers "http://127.0.0.1:$etcd_port" \
+		--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+		--cert-dir "$state/apiserver" \
+		--tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+		--client-ca-file "$pki/ca.crt" --authorization-mode RBAC \
+		--service-account-issuer https://kubernetes.default.svc.cluster.local \
+		--service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+		--service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type none
+	kubeconfig "https://127.0.0.1:$api_port"
+	wait_for "kube-apiserver /readyz" 120 "${kubectl[@]}" get --raw /readyz
+
+	start kube-controller-manager "$KUBERNETES_DIR/kube-controller-manager" \
+		--kubeconfig "$state/kubeconfig" \
+		--authentication-kubeconfig "$state/kubeconfig" --authorization-kubeconfig "$state/kubeconfig" \
+		--bind-address 127.0.0.1 --secure-port "$kcm_port" --cert-dir "$state/kcm" \
+		--controllers '*,-service-lb-controller,-node-route-controller,-cloud-node-lifecycle-controller' \
+		--use-service-account-credentials=false --leader-elect=false --authentication-skip-lookup \
+		--service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt"
+	start kube-scheduler "$KUBERNETES_DIR/kube-scheduler" \
+		--kubeconfig "$state/kubeconfig" \
+		--authentication-kubeconfig "$state/kubeconfig" --authorization-kubeconfig "$state/kubeconfig" \
+		--bind-address 127.0.0.1 --secure-port "$sched_port" --cert-dir "$state/scheduler" \
+		--leader-elect=false
+	start kwok "$KWOK_DIR/kwok" --kubeconfig "$state/kubeconfig" \
+		--config "$CTMD_ROOT/test/kwok/stages.yaml" \
+		--manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+		--node-ip 127.0.0.1 --cidr 10.244.0.0/16
+
+	"${kubectl[@]}" apply -f "$CTMD_ROOT/test/kwok/node.yaml" >/dev/null
+	"${kubectl[@]}" apply -f "$CTMD_ROOT/test/crds/" >/dev/null
+	wait_for "fake node $node Ready" 120 "${kubectl[@]}" wait --for condition=Ready --timeout 5s "node/$node"
+	wait_for "Istio CRDs established" 60 "${kubectl[@]}" wait --for condition=Established --timeout 5s \
+		-f "$CTMD_ROOT/test/crds/"
+	# Pods are refused until the service account controller has created their namespace's account.
+	wait_for "default ServiceAccount" 120 "${kubectl[@]}" get serviceaccount default --namespace default
+
+	printf 'export KUBECONFIG=%s\n' "$state/kubeconfig" >"$state/env"
+	log "cluster up in $(fmt_secs $((SECONDS - begin))): API server https://127.0.0.1:$api_port, state in $state"
+	echo "$state/kubeconfig"
+}
+
+down() {
+	if [[ ! -f $pids ]]; then
+		log "no cluster in $state"
+		rm -rf "$state"
+		return
+	fi
+	# Reverse start order: clients first, etcd last, so nothing logs a storm of connection errors.
+	local pid name bin
+	while read -r pid name bin; do
+		if alive "$pid" "$bin"; then
+			kill "$pid"
+			for _ in $(seq 100); do
+				alive "$pid" "$bin" || break
+				sleep 0.1
+			done
+			if alive "$pid" "$bin"; then
+				log "$name (pid $pid) ignored SIGTERM; killing it"
+				kill -KILL "$pid"
+			fi
+			log "$name stopped (pid $pid)"
+		fi
+	done < <(tac "$pids")
+	rm -rf "$state"
+	log "cluster in $state removed"
+}
+
+case ${1:-} in
+up) up ;;
+down) down ;;
+*) die "usage: $0 up|down" ;;
+esac

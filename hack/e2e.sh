@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the real-engine end-to-end suite (test/e2e, build tag e2e): starts a private local cluster,
+# runs the tests against it with the pinned tools first on PATH, and always stops the cluster,
+# whatever happens to the tests (make e2e builds the tools first).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+for bin in "$PULUMI_DIR/pulumi" "$PULUMI_KUBERNETES_DIR/pulumi-resource-kubernetes"; do
+	[[ -x $bin ]] || die "$bin is missing: run make tools (hack/tools.sh) first"
+done
+
+# A cluster of its own, so a cluster started with make cluster-up is neither reused nor stopped.
+export CTMD_CLUSTER_DIR
+CTMD_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e.XXXXXX")
+stop() { "$CTMD_ROOT/hack/cluster.sh" down || true; rm -rf "$CTMD_CLUSTER_DIR"; }
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+start=$SECONDS
+KUBECONFIG=$("$CTMD_ROOT/hack/cluster.sh" up)
+export KUBECONFIG
+log "cluster ready in $(fmt_secs $((SECONDS - start)))"
+
+export PATH="$(tools_path):$PATH"
+export CTMD_E2E_KUBERNETES_PLUGIN="$PULUMI_KUBERNETES_DIR/pulumi-resource-kubernetes"
+export PULUMI_KUBERNETES_VERSION ISTIO_VERSION
+start=$SECONDS
+cd "$CTMD_ROOT"
+status=0
+go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/ "$@" || status=$?
+log "e2e tests finished in $(fmt_secs $((SECONDS - start))) (exit $status)"
+exit "$status"

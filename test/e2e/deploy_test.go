@@ -1,0 +1,465 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+const (
+	namespace = "ctmd"
+	image     = "registry.example.test/ctmd/marketdata:e2e"
+	// password is recognisable so that a leak anywhere (state, config, engine output) is found by
+	// a plain substring search.
+	password   = "e2eS3cretPa55w0rdX9"
+	connection = "mongodb+srv://ctmd-e2e:" + password + "@cluster0.e2e.mongodb.net/admin?retryWrites=true"
+	mongoHost  = "*.e2e.mongodb.net"
+	replicas   = 2
+	// gatewayPrincipal is the SPIFFE identity of the ingress gateway pods: service account
+	// istio-ingressgateway (the release name) in istio-ingress.
+	gatewayPrincipal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
+)
+
+// TestDeployVerifyDestroy deploys the stack with target existing into the local cluster, checks
+// every object against DESIGN.md section 3, checks that a second run changes nothing and that the
+// connection string never reaches state or output in plain text, and destroys it all.
+func TestDeployVerifyDestroy(t *testing.T) {
+	ctx := t.Context()
+	k := newClients(t)
+	out := &transcript{}
+	s := newStack(t, "e2e", auto.ConfigMap{
+		"ctmd:target":                {Value: "existing"},
+		"ctmd:installIstio":          {Value: "false"},
+		"ctmd:image":                 {Value: image},
+		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
+	})
+	destroyed := false
+	t.Cleanup(func() {
+		// A failed assertion must not leave objects behind for the next run on the same cluster.
+		if !destroyed {
+			_, _ = s.Destroy(context.Background(), optdestroy.ProgressStreams(out))
+		}
+	})
+
+	preview, err := s.Preview(ctx, optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out))
+	if err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if n := preview.ChangeSummary[apitype.OpCreate]; n < 10 {
+		t.Fatalf("preview plans %d creates, want the whole app (namespace, secret, workload, mesh): %v", n, preview.ChangeSummary)
+	}
+
+	up, err := s.Up(ctx, optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	if up.Summary.Result != "succeeded" {
+		t.Fatalf("up result %q", up.Summary.Result)
+	}
+
+	t.Run("namespace", func(t *testing.T) {
+		ns, err := k.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ns.Labels["istio-injection"]; got != "enabled" {
+			t.Errorf("namespace label istio-injection = %q, want enabled", got)
+		}
+	})
+	t.Run("secret", func(t *testing.T) {
+		sec, err := k.kube.CoreV1().Secrets(namespace).Get(ctx, "ctmd-config", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]string, 0, len(sec.Data))
+		for key := range sec.Data {
+			keys = append(keys, key)
+		}
+		if !slices.Equal(keys, []string{"MongoDB__ConnectionString"}) {
+			t.Errorf("secret keys %v, want only MongoDB__ConnectionString", keys)
+		}
+		// Never print the values: a mismatch could be the secret itself.
+		if got := string(sec.Data["MongoDB__ConnectionString"]); got != connection {
+			t.Errorf("secret value differs from the configured connection string (%d bytes, want %d)", len(got), len(connection))
+		}
+	})
+	var dep *appsv1.Deployment
+	t.Run("deployment", func(t *testing.T) {
+		dep = checkDeployment(t, k)
+	})
+	t.Run("service", func(t *testing.T) { checkService(t, k) })
+	t.Run("autoscaling", func(t *testing.T) { checkAutoscaling(t, k, dep) })
+	t.Run("mesh", func(t *testing.T) { checkMesh(t, k, "") })
+	t.Run("outputs", func(t *testing.T) {
+		checkOutputs(t, up.Outputs)
+	})
+
+	t.Run("second up changes nothing", func(t *testing.T) {
+		if _, err := s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out)); err != nil {
+			t.Fatalf("preview with expect-no-changes: %v", err)
+		}
+		again, err := s.Up(ctx, optup.ExpectNoChanges(), optup.ProgressStreams(out))
+		if err != nil {
+			t.Fatalf("second up: %v", err)
+		}
+		for op, n := range *again.Summary.ResourceChanges {
+			if op != string(apitype.OpSame) && n > 0 {
+				t.Errorf("second up: %d %s, want only same: %v", n, op, *again.Summary.ResourceChanges)
+			}
+		}
+	})
+
+	t.Run("mongoHosts narrows the ServiceEntry", func(t *testing.T) {
+		if err := s.SetConfigWithOptions(ctx, "ctmd:mongoHosts[0]", auto.ConfigValue{Value: mongoHost}, &auto.ConfigOptions{Path: true}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Up(ctx, optup.ProgressStreams(out))
+		if err != nil {
+			t.Fatalf("up with mongoHosts: %v", err)
+		}
+		changes := *res.Summary.ResourceChanges
+		if changes[string(apitype.OpCreate)]+changes[string(apitype.OpDelete)] > 0 {
+			t.Errorf("setting mongoHosts should only update the ServiceEntry in place: %v", changes)
+		}
+		checkMesh(t, k, mongoHost)
+	})
+
+	t.Run("connection string only encrypted", func(t *testing.T) {
+		state, err := s.Export(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := string(state.Deployment)
+		if !strings.Contains(raw, "ctmd-config") {
+			t.Fatalf("exported state holds no ctmd-config Secret: the check below would prove nothing")
+		}
+		if !strings.Contains(raw, `"ciphertext"`) {
+			t.Errorf("exported state holds no encrypted value at all")
+		}
+		stackFile, err := os.ReadFile(filepath.Join(s.Workspace().WorkDir(), "Pulumi.e2e.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, text := range map[string]string{
+			"exported state":  raw,
+			"stack file":      string(stackFile),
+			"engine output":   out.String(),
+			"up stdout":       up.StdOut,
+			"up stderr":       up.StdErr,
+			"preview stdout":  preview.StdOut,
+			"preview stderrr": preview.StdErr,
+		} {
+			if strings.Contains(text, password) {
+				t.Errorf("%s contains the database password in plain text", what)
+			}
+		}
+	})
+
+	if _, err := s.Destroy(ctx, optdestroy.ProgressStreams(out), optdestroy.ErrorProgressStreams(out)); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	destroyed = true
+	eventually(t, 3*time.Minute, "namespace ctmd deleted", func(ctx context.Context) (bool, string) {
+		_, err := k.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		return gone(err)
+	})
+	for _, gvr := range meshGVRs {
+		list, err := k.dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(list.Items); n > 0 {
+			t.Errorf("after destroy %d %s remain", n, gvr.Resource)
+		}
+	}
+	state, err := s.Export(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(state.Deployment), "kubernetes:") {
+		t.Errorf("state still lists kubernetes resources after destroy")
+	}
+}
+
+// TestMissingSecretFailsPreview: without the connection string the program must stop at preview
+// with a message that names the key and the command that sets it.
+func TestMissingSecretFailsPreview(t *testing.T) {
+	s := newStack(t, "e2e-missing-secret", auto.ConfigMap{
+		"ctmd:target":       {Value: "existing"},
+		"ctmd:installIstio": {Value: "false"},
+		"ctmd:image":        {Value: image},
+	})
+	out := &transcript{}
+	_, err := s.Preview(t.Context(), optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out))
+	if err == nil {
+		t.Fatal("preview succeeded without ctmd:mongoConnectionString")
+	}
+	msg := err.Error() + out.String()
+	for _, want := range []string{"ctmd:mongoConnectionString", "pulumi config set --secret"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("preview error does not mention %q:\n%s", want, msg)
+		}
+	}
+}
+
+func checkDeployment(t *testing.T, k clients) *appsv1.Deployment {
+	t.Helper()
+	var dep *appsv1.Deployment
+	// Pulumi already waits for rollout; kwok marks the pods ready as soon as they are bound.
+	eventually(t, 2*time.Minute, "deployment available", func(ctx context.Context) (bool, string) {
+		var err error
+		dep, err = k.kube.AppsV1().Deployments(namespace).Get(ctx, "marketdata", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return dep.Status.AvailableReplicas == replicas,
+			fmt.Sprintf("%d of %d replicas available", dep.Status.AvailableReplicas, replicas)
+	})
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != replicas {
+		t.Errorf("replicas %v, want %d (the default)", dep.Spec.Replicas, replicas)
+	}
+	tpl := dep.Spec.Template
+	for key, want := range map[string]string{"app": "marketdata", "version": "v1"} {
+		if got := tpl.Labels[key]; got != want {
+			t.Errorf("pod label %s = %q, want %q", key, got, want)
+		}
+	}
+	if len(tpl.Spec.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(tpl.Spec.Containers))
+	}
+	c := tpl.Spec.Containers[0]
+	if c.Image != image {
+		t.Errorf("image %q, want %q", c.Image, image)
+	}
+	assertJSON(t, "container ports", c.Ports, `[{"name":"http","containerPort":8080,"protocol":"TCP"}]`)
+	assertJSON(t, "env", c.Env, `[{"name":"MongoDB__ConnectionString","valueFrom":{"secretKeyRef":{"name":"ctmd-config","key":"MongoDB__ConnectionString"}}}]`)
+	checkProbe(t, "liveness", c.LivenessProbe, "/healthz")
+	checkProbe(t, "readiness", c.ReadinessProbe, "/readyz")
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources %+v: want cpu and memory requests and a memory limit", c.Resources)
+	}
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Fatal("container has no securityContext")
+	}
+	podSC := tpl.Spec.SecurityContext
+	runAsNonRoot := sc.RunAsNonRoot
+	if runAsNonRoot == nil && podSC != nil {
+		runAsNonRoot = podSC.RunAsNonRoot
+	}
+	if runAsNonRoot == nil || !*runAsNonRoot {
+		t.Error("runAsNonRoot is not true")
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Error("readOnlyRootFilesystem is not true")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("allowPrivilegeEscalation is not false")
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("capabilities %+v, want drop [ALL]", sc.Capabilities)
+	}
+	seccomp := sc.SeccompProfile
+	if seccomp == nil && podSC != nil {
+		seccomp = podSC.SeccompProfile
+	}
+	if seccomp == nil || seccomp.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("seccompProfile %+v, want RuntimeDefault", seccomp)
+	}
+	return dep
+}
+
+// checkProbe: an HTTP GET of path on the container's 8080 port (by number or by its name).
+func checkProbe(t *testing.T, what string, p *corev1.Probe, path string) {
+	t.Helper()
+	if p == nil || p.HTTPGet == nil {
+		t.Errorf("%s probe %+v, want an HTTP GET", what, p)
+		return
+	}
+	if p.HTTPGet.Path != path {
+		t.Errorf("%s probe path %q, want %q", what, p.HTTPGet.Path, path)
+	}
+	if port := p.HTTPGet.Port.String(); port != "8080" && port != "http" {
+		t.Errorf("%s probe port %s, want 8080 (or http)", what, port)
+	}
+}
+
+func checkService(t *testing.T, k clients) {
+	t.Helper()
+	svc, err := k.kube.CoreV1().Services(namespace).Get(t.Context(), "marketdata", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.Type != corev1.ServiceTypeClusterIP {
+		t.Errorf("service type %s, want ClusterIP", svc.Spec.Type)
+	}
+	if len(svc.Spec.Ports) != 1 {
+		t.Fatalf("service ports %+v, want one", svc.Spec.Ports)
+	}
+	p := svc.Spec.Ports[0]
+	if p.Name != "http" || p.Port != 80 || (p.TargetPort.String() != "8080" && p.TargetPort.String() != "http") {
+		t.Errorf("service port %+v, want http 80 -> 8080", p)
+	}
+	// The EndpointSlice controller resolves the selector and target port against the running pods:
+	// this is what proves the Service reaches the Deployment.
+	eventually(t, time.Minute, "service endpoints", func(ctx context.Context) (bool, string) {
+		list, err := k.kube.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{
+			LabelSelector: discoveryv1.LabelServiceName + "=marketdata",
+		})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		for _, s := range list.Items {
+			for _, port := range s.Ports {
+				if port.Port == nil || *port.Port != 8080 {
+					return false, fmt.Sprintf("endpoint port %v, want 8080", port.Port)
+				}
+			}
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					ready++
+				}
+			}
+		}
+		return ready == replicas, fmt.Sprintf("%d ready endpoints, want %d", ready, replicas)
+	})
+}
+
+func checkAutoscaling(t *testing.T, k clients, dep *appsv1.Deployment) {
+	t.Helper()
+	if dep == nil {
+		t.Skip("deployment check failed")
+	}
+	ctx := t.Context()
+	hpa, err := k.kube.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, "marketdata", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := hpa.Spec.ScaleTargetRef
+	if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != "marketdata" {
+		t.Errorf("HPA targets %+v, want the marketdata Deployment", ref)
+	}
+	if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas != replicas || hpa.Spec.MaxReplicas <= replicas {
+		t.Errorf("HPA min %v max %d, want min %d (replicas) and a higher max", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas, replicas)
+	}
+	if len(hpa.Spec.Metrics) == 0 {
+		t.Error("HPA has no metrics")
+	}
+
+	pdb, err := k.kube.PolicyV1().PodDisruptionBudgets(namespace).Get(ctx, "marketdata", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pdb.Spec.MinAvailable == nil && pdb.Spec.MaxUnavailable == nil {
+		t.Error("PDB sets neither minAvailable nor maxUnavailable")
+	}
+	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	if err != nil || sel.Empty() || !sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("PDB selector %v does not select the marketdata pods (%v)", pdb.Spec.Selector, err)
+	}
+	// The disruption controller counting the pods proves the selector matches real pods.
+	eventually(t, time.Minute, "PDB covers the pods", func(ctx context.Context) (bool, string) {
+		pdb, err := k.kube.PolicyV1().PodDisruptionBudgets(namespace).Get(ctx, "marketdata", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return pdb.Status.ExpectedPods == replicas, fmt.Sprintf("PDB expects %d pods", pdb.Status.ExpectedPods)
+	})
+}
+
+// checkMesh compares the Istio resources with DESIGN.md section 3, field for field. The CRDs in
+// test/crds prune unknown fields, so a misspelt property shows up here as a missing one.
+func checkMesh(t *testing.T, k clients, mongoHost string) {
+	t.Helper()
+	assertJSON(t, "Gateway ctmd-gateway", k.spec(t, gatewayGVR, namespace, "ctmd-gateway"), `{
+		"selector": {"istio": "ingressgateway"},
+		"servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]
+	}`)
+	assertJSON(t, "VirtualService ctmd", k.spec(t, virtualServiceGVR, namespace, "ctmd"), `{
+		"hosts": ["*"],
+		"gateways": ["ctmd-gateway"],
+		"http": [{
+			"match": [{"uri": {"prefix": "/api"}}],
+			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]
+		}]
+	}`)
+	wantEntry := `{
+		"hosts": ["mongodb.external"],
+		"addresses": ["0.0.0.0/0"],
+		"ports": [{"number": 27017, "name": "mongo", "protocol": "MONGO"}],
+		"location": "MESH_EXTERNAL",
+		"resolution": "NONE"
+	}`
+	if mongoHost != "" {
+		wantEntry = fmt.Sprintf(`{
+			"hosts": [%q],
+			"ports": [{"number": 27017, "name": "tls-mongo", "protocol": "TLS"}],
+			"location": "MESH_EXTERNAL",
+			"resolution": "NONE"
+		}`, mongoHost)
+	}
+	assertJSON(t, "ServiceEntry mongo-ext", k.spec(t, serviceEntryGVR, namespace, "mongo-ext"), wantEntry)
+	assertJSON(t, "PeerAuthentication default", k.spec(t, peerAuthenticationGVR, namespace, "default"), `{
+		"mtls": {"mode": "STRICT"}
+	}`)
+	policies, err := k.dyn.Resource(authorizationGVR).Namespace(namespace).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(policies.Items) != 1 {
+		t.Fatalf("%d AuthorizationPolicies in %s, want 1", len(policies.Items), namespace)
+	}
+	assertJSON(t, "AuthorizationPolicy", policies.Items[0].Object["spec"], fmt.Sprintf(`{
+		"selector": {"matchLabels": {"app": "marketdata"}},
+		"action": "ALLOW",
+		"rules": [{
+			"from": [{"source": {"principals": [%q]}}],
+			"to": [{"operation": {"methods": ["GET", "HEAD"], "paths": ["/api/*"]}}]
+		}]
+	}`, gatewayPrincipal))
+}
+
+func checkOutputs(t *testing.T, outputs auto.OutputMap) {
+	t.Helper()
+	for key, want := range map[string]string{
+		"namespace":    namespace,
+		"istioVersion": env.istioVersion,
+		"clusterName":  "ctmd-local",
+	} {
+		got, ok := outputs[key]
+		if !ok {
+			t.Errorf("output %s missing", key)
+			continue
+		}
+		if got.Value != want {
+			t.Errorf("output %s = %v, want %q", key, got.Value, want)
+		}
+	}
+	if kc, ok := outputs["kubeconfig"]; ok && !kc.Secret {
+		t.Error("output kubeconfig is not a secret")
+	}
+	for key, o := range outputs {
+		if s, ok := o.Value.(string); ok && strings.Contains(s, password) {
+			t.Errorf("output %s contains the database password", key)
+		}
+	}
+}

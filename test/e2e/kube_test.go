@@ -1,0 +1,114 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// The Istio kinds ctmd creates, served by the CRDs in test/crds.
+var (
+	gatewayGVR            = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
+	virtualServiceGVR     = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
+	serviceEntryGVR       = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "serviceentries"}
+	peerAuthenticationGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
+	authorizationGVR      = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}
+	meshGVRs              = []schema.GroupVersionResource{gatewayGVR, virtualServiceGVR, serviceEntryGVR, peerAuthenticationGVR, authorizationGVR}
+)
+
+type clients struct {
+	kube *kubernetes.Clientset
+	dyn  *dynamic.DynamicClient
+}
+
+func newClients(t *testing.T) clients {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", env.kubeconfig)
+	if err != nil {
+		t.Fatalf("load kubeconfig: %v", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients{kube: kube, dyn: dyn}
+}
+
+// spec returns the spec of one custom resource as the API server stored it (after pruning).
+func (c clients) spec(t *testing.T, gvr schema.GroupVersionResource, namespace, name string) any {
+	t.Helper()
+	obj, err := c.dyn.Resource(gvr).Namespace(namespace).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get %s %s/%s: %v", gvr.Resource, namespace, name, err)
+	}
+	return obj.Object["spec"]
+}
+
+// assertJSON compares got with the JSON document want, both normalised through encoding/json so
+// that integer types and key order do not matter, and shows both in full when they differ.
+func assertJSON(t *testing.T, what string, got any, want string) {
+	t.Helper()
+	var wantV, gotV any
+	if err := json.Unmarshal([]byte(want), &wantV); err != nil {
+		t.Fatalf("%s: bad expected JSON: %v", what, err)
+	}
+	raw, err := json.Marshal(got)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if err := json.Unmarshal(raw, &gotV); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotV, wantV) {
+		gotJSON, _ := json.MarshalIndent(gotV, "", "  ")
+		wantJSON, _ := json.MarshalIndent(wantV, "", "  ")
+		t.Errorf("%s differs\n got: %s\nwant: %s", what, gotJSON, wantJSON)
+	}
+}
+
+// eventually polls cond every half second until it reports done, failing the test with the last
+// reason after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (done bool, reason string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	reason := "not checked yet"
+	for {
+		var done bool
+		if done, reason = cond(ctx); done {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not true after %s: %s", what, timeout, reason)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// gone reports whether err is the API server's NotFound, and the reason otherwise.
+func gone(err error) (bool, string) {
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, ""
+	case err == nil:
+		return false, "still exists"
+	default:
+		return false, err.Error()
+	}
+}

@@ -1,0 +1,75 @@
+//go:build e2e
+
+// Package e2e runs the ctmd Pulumi program with the real Pulumi engine and the real kubernetes
+// provider plugin against a real Kubernetes API server (hack/cluster.sh), offline, and checks what
+// lands in the cluster and in the state. Run it with `make e2e`, which builds the tools, starts the
+// cluster, sets the environment below and stops the cluster afterwards.
+//
+// Environment:
+//
+//	KUBECONFIG                   the local cluster's kubeconfig (hack/cluster.sh up)
+//	PATH                         starts with the tools directories: pulumi is taken from there
+//	CTMD_E2E_KUBERNETES_PLUGIN   the pulumi-resource-kubernetes binary built by hack/tools.sh
+//	PULUMI_KUBERNETES_VERSION    its version (versions.env)
+//	ISTIO_VERSION                the Istio version the stack reports by default (versions.env)
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// env holds the settings make e2e passes in; TestMain refuses to run without them rather than
+// skipping, because a silently skipped e2e suite looks exactly like a passing one.
+var env struct {
+	kubeconfig, plugin, pluginVersion, istioVersion string
+}
+
+func TestMain(m *testing.M) {
+	if err := setup(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\nrun the suite with `make e2e`\n", err)
+		os.Exit(2)
+	}
+	os.Exit(m.Run())
+}
+
+func setup() error {
+	var missing []string
+	get := func(key string) string {
+		v := os.Getenv(key)
+		if v == "" {
+			missing = append(missing, key)
+		}
+		return v
+	}
+	env.kubeconfig = get("KUBECONFIG")
+	env.plugin = get("CTMD_E2E_KUBERNETES_PLUGIN")
+	env.pluginVersion = get("PULUMI_KUBERNETES_VERSION")
+	env.istioVersion = get("ISTIO_VERSION")
+	if len(missing) > 0 {
+		return fmt.Errorf("missing environment: %s", strings.Join(missing, ", "))
+	}
+	if _, err := exec.LookPath("pulumi"); err != nil {
+		return fmt.Errorf("no pulumi CLI on PATH: %w", err)
+	}
+	// Set in the process, not only on the workspace: the Automation API checks the CLI version and
+	// the inline program reads the ambient kubeconfig in this process, and every pulumi child
+	// inherits these.
+	for k, v := range map[string]string{
+		// Offline: a missing plugin must fail at once instead of being fetched from the internet.
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+		// Only the plugin installed with --file counts, never a pulumi-resource-* found on PATH.
+		"PULUMI_IGNORE_AMBIENT_PLUGINS":           "true",
+		"PULUMI_SKIP_UPDATE_CHECK":                "true",
+		"PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+		"PULUMI_CONFIG_PASSPHRASE":                "ctmd-e2e-passphrase",
+	} {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/cryptotracker/ctmd/infra/stack"
+)
+
+// newStack creates a stack of the ctmd project in a temporary directory: a file:// backend, its own
+// PULUMI_HOME holding only the kubernetes plugin built by hack/tools.sh, and the repository's real
+// Pulumi.yaml, so the engine applies and type-checks the project's declared config defaults.
+//
+// The program runs inline (auto.UpsertStackInlineSource calling stack.Deploy, the same function
+// infra/main.go hands to pulumi.Run): it is compiled into the test binary with the ordinary build
+// cache instead of by a language host in a cache of its own (minutes cold), and no host binary has
+// to be found by the CLI.
+func newStack(t *testing.T, name string, cfg auto.ConfigMap) auto.Stack {
+	t.Helper()
+	dir := t.TempDir()
+	home, work := filepath.Join(dir, "pulumi-home"), filepath.Join(dir, "project")
+	for _, d := range []string{home, work, filepath.Join(dir, "state")} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	project, err := os.ReadFile(filepath.Join("..", "..", "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "Pulumi.yaml"), project, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	installPlugin(t, home)
+
+	s, err := auto.UpsertStackInlineSource(t.Context(), name, "ctmd", stack.Deploy,
+		auto.WorkDir(work),
+		auto.PulumiHome(home),
+		auto.SecretsProvider("passphrase"),
+		auto.EnvVars(map[string]string{"PULUMI_BACKEND_URL": "file://" + filepath.Join(dir, "state")}),
+	)
+	if err != nil {
+		t.Fatalf("create stack %s: %v", name, err)
+	}
+	if err := s.SetAllConfig(t.Context(), cfg); err != nil {
+		t.Fatalf("set config: %v", err)
+	}
+	return s
+}
+
+// installPlugin puts the locally built kubernetes provider into PULUMI_HOME, the only way the
+// engine gets a plugin offline.
+func installPlugin(t *testing.T, home string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "pulumi", "plugin", "install", "resource", "kubernetes",
+		"v"+env.pluginVersion, "--file", env.plugin)
+	cmd.Env = append(os.Environ(), "PULUMI_HOME="+home)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pulumi plugin install: %v\n%s", err, out)
+	}
+}
+
+// transcript collects everything the engine prints during a test (and streams it to stdout, so a
+// CI log shows progress), to prove afterwards that no secret was printed.
+type transcript struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (tr *transcript) Write(p []byte) (int, error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.buf.Write(p)
+	return os.Stdout.Write(p)
+}
+
+func (tr *transcript) String() string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.buf.String()
+}
+
+var _ io.Writer = (*transcript)(nil)
