@@ -25,9 +25,10 @@ ETCD_DIR=$(tool_dir etcd "$ETCD_VERSION")
 KUBERNETES_DIR=$(tool_dir kubernetes "$KUBERNETES_VERSION")
 KWOK_DIR=$(tool_dir kwok "$KWOK_VERSION")
 
-# The PATH entries that put every pinned tool first (the language host must be found by the CLI).
+# The PATH entries that put every pinned tool first. Not the language host's: the CLI finds it
+# through the link tools.sh puts next to the CLI, and would warn about a second copy on PATH.
 tools_path() {
-	printf '%s:%s:%s:%s:%s\n' "$PULUMI_DIR" "$PULUMI_LANGUAGE_GO_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR"
+	printf '%s:%s:%s:%s\n' "$PULUMI_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR"
 }
 
 # fmt_secs N: "3m14s".

@@ -403,7 +403,7 @@ func checkMesh(t *testing.T, k clients, mongoHost string) {
 		}]
 	}`)
 	wantEntry := `{
-		"hosts": ["mongodb.external"],
+		"hosts": ["mongo.external"],
 		"addresses": ["0.0.0.0/0"],
 		"ports": [{"number": 27017, "name": "mongo", "protocol": "MONGO"}],
 		"location": "MESH_EXTERNAL",
