@@ -1,0 +1,323 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/api"
+	"github.com/cryptotracker/ctmd/service/internal/testdb"
+	"github.com/cryptotracker/ctmd/service/metrics"
+	"github.com/cryptotracker/ctmd/service/store"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+const wantList = `[{"symbol":"BTC","name":"Bitcoin"},{"symbol":"ETH","name":"Ethereum"},{"symbol":"LTC","name":"Litecoin"},{"symbol":"XMR","name":"Monero"},{"symbol":"XRP","name":"Ripple"}]`
+
+// countingStore is the real store with a switch to simulate an outage and a count of reads.
+type countingStore struct {
+	*store.Store
+	down  atomic.Bool
+	reads atomic.Int64
+	gen   atomic.Uint64
+}
+
+func (c *countingStore) Ready() bool { return !c.down.Load() && c.Store.Ready() }
+
+func (c *countingStore) Generation() uint64 { return c.Store.Generation() + c.gen.Load() }
+
+func (c *countingStore) Currencies(ctx context.Context) ([]marketdata.Currency, error) {
+	c.reads.Add(1)
+	return c.Store.Currencies(ctx)
+}
+
+type fixture struct {
+	url      string
+	handler  http.Handler
+	store    *countingStore
+	logs     *syncBuffer
+	draining atomic.Bool
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newFixture(t testing.TB, cacheTTL time.Duration) *fixture {
+	t.Helper()
+	st, err := store.Open(store.Config{URI: testdb.URI(), Database: testdb.Database(t), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	st.Check(context.Background())
+	if !st.Ready() {
+		t.Fatal("store not ready")
+	}
+	f := &fixture{store: &countingStore{Store: st}, logs: &syncBuffer{}}
+	h, err := api.NewServer(api.Config{
+		Store:        f.store,
+		Logger:       slog.New(slog.NewJSONHandler(f.logs, nil)),
+		Metrics:      metrics.New(),
+		CacheTTL:     cacheTTL,
+		ShuttingDown: f.draining.Load,
+		Info:         api.SystemInfo{ApplicationName: "marketdata", EnvironmentName: "Staging", Version: "1.2.3", ServerURLs: "http://+:8080"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	f.handler = h
+	return f
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (f *fixture) do(t testing.TB, method, path string, header ...string) result {
+	t.Helper()
+	req, err := http.NewRequest(method, f.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return result{resp.StatusCode, resp.Header, string(body)}
+}
+
+func assertJSONError(t *testing.T, r result, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("status %d, want %d (body %s)", r.status, status, r.body)
+	}
+	if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Errorf("Content-Type %q, want JSON", r.header.Get("Content-Type"))
+	}
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code != code || e.Error.Message == "" {
+		t.Errorf("body %s: want {\"error\":{\"code\":%q,\"message\":…}}", r.body, code)
+	}
+}
+
+func TestOriginalRoutesAreByteExact(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	r := f.do(t, "GET", "/api/v1/currencies")
+	if r.status != 200 || r.body != wantList {
+		t.Errorf("GET /api/v1/currencies = %d %s\nwant 200 %s", r.status, r.body, wantList)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	r = f.do(t, "GET", "/api/systeminfo")
+	want := `{"applicationName":"marketdata","environmentName":"Staging","version":"1.2.3","serverUrls":"http://+:8080"}`
+	if r.status != 200 || r.body != want {
+		t.Errorf("GET /api/systeminfo = %d %s\nwant 200 %s", r.status, r.body, want)
+	}
+}
+
+func TestCurrencyBySymbol(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	for _, sym := range []string{"eth", "ETH", "Eth"} {
+		r := f.do(t, "GET", "/api/v1/currencies/"+sym)
+		if r.status != 200 || r.body != `{"symbol":"ETH","name":"Ethereum"}` {
+			t.Errorf("GET %s = %d %s", sym, r.status, r.body)
+		}
+	}
+	for _, sym := range []string{"DOGE", "X", "ABCDEFGHIJ"} {
+		assertJSONError(t, f.do(t, "GET", "/api/v1/currencies/"+sym), 404, "not_found")
+	}
+	for _, sym := range []string{"ABCDEFGHIJK", "bt-c", "%C3%A9", "b%20c", "BTC%00"} {
+		assertJSONError(t, f.do(t, "GET", "/api/v1/currencies/"+sym), 400, "invalid_symbol")
+	}
+}
+
+func TestRoutingErrorsAreJSON(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	assertJSONError(t, f.do(t, "GET", "/nope"), 404, "not_found")
+	assertJSONError(t, f.do(t, "GET", "/api/v1/currencies/BTC/extra"), 404, "not_found")
+	for _, path := range []string{"/api/v1/currencies", "/api/v1/currencies/BTC", "/readyz"} {
+		r := f.do(t, "POST", path)
+		assertJSONError(t, r, 405, "method_not_allowed")
+		if allow := r.header.Get("Allow"); allow != "GET, HEAD" {
+			t.Errorf("POST %s: Allow %q, want \"GET, HEAD\"", path, allow)
+		}
+	}
+}
+
+func TestETagRoundTrip(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	for _, path := range []string{"/api/v1/currencies", "/api/v1/currencies/btc", "/api/systeminfo"} {
+		first := f.do(t, "GET", path)
+		etag := first.header.Get("ETag")
+		if first.status != 200 || !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) || len(etag) < 10 {
+			t.Fatalf("GET %s: status %d, ETag %q", path, first.status, etag)
+		}
+		for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
+			r := f.do(t, "GET", path, "If-None-Match", inm)
+			if r.status != 304 || r.body != "" || r.header.Get("ETag") != etag {
+				t.Errorf("GET %s If-None-Match %s = %d %q ETag %q, want 304, empty, same ETag", path, inm, r.status, r.body, r.header.Get("ETag"))
+			}
+		}
+		if r := f.do(t, "GET", path, "If-None-Match", `"stale"`); r.status != 200 || r.body != first.body {
+			t.Errorf("GET %s with a stale ETag = %d, want 200 and the body", path, r.status)
+		}
+	}
+	btc := f.do(t, "GET", "/api/v1/currencies/BTC").header.Get("ETag")
+	if eth := f.do(t, "GET", "/api/v1/currencies/ETH").header.Get("ETag"); eth == btc {
+		t.Error("two different currencies share an ETag")
+	}
+}
+
+func TestHeadWhereverGet(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	for _, path := range []string{"/api/v1/currencies", "/api/v1/currencies/xmr", "/api/systeminfo", "/api/openapi.json", "/healthz", "/readyz", "/metrics"} {
+		get := f.do(t, "GET", path)
+		head := f.do(t, "HEAD", path)
+		if head.status != get.status || head.body != "" || head.header.Get("Content-Type") != get.header.Get("Content-Type") || head.header.Get("ETag") != get.header.Get("ETag") {
+			t.Errorf("HEAD %s = %d %q %v; GET = %d %v", path, head.status, head.body, head.header, get.status, get.header)
+		}
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	if r := f.do(t, "GET", "/healthz"); r.status != 200 || r.body != `{"status":"ok"}` {
+		t.Errorf("healthz = %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "GET", "/readyz"); r.status != 200 {
+		t.Errorf("readyz = %d %s", r.status, r.body)
+	}
+	// A warm cache must not hide an outage.
+	f.do(t, "GET", "/api/v1/currencies")
+	f.store.down.Store(true)
+	assertJSONError(t, f.do(t, "GET", "/readyz"), 503, "unavailable")
+	assertJSONError(t, f.do(t, "GET", "/api/v1/currencies"), 503, "unavailable")
+	assertJSONError(t, f.do(t, "GET", "/api/v1/currencies/BTC"), 503, "unavailable")
+	if r := f.do(t, "GET", "/healthz"); r.status != 200 {
+		t.Errorf("healthz during an outage = %d", r.status)
+	}
+	if r := f.do(t, "GET", "/api/systeminfo"); r.status != 200 {
+		t.Errorf("systeminfo during an outage = %d", r.status)
+	}
+	f.store.down.Store(false)
+	f.draining.Store(true)
+	assertJSONError(t, f.do(t, "GET", "/readyz"), 503, "unavailable")
+	if r := f.do(t, "GET", "/api/v1/currencies"); r.status != 200 {
+		t.Errorf("in-flight traffic while draining = %d, want still served", r.status)
+	}
+}
+
+func TestListIsCachedNotReadPerRequest(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 25 {
+				if r := f.do(t, "GET", "/api/v1/currencies"); r.body != wantList {
+					t.Errorf("body %s", r.body)
+				}
+				f.do(t, "GET", "/api/v1/currencies/btc")
+			}
+		})
+	}
+	wg.Wait()
+	if n := f.store.reads.Load(); n != 1 {
+		t.Errorf("400 requests read the store %d times, want 1", n)
+	}
+	// A new generation (the store came back or was migrated) invalidates at once.
+	f.store.gen.Add(1)
+	f.do(t, "GET", "/api/v1/currencies")
+	if n := f.store.reads.Load(); n != 2 {
+		t.Errorf("after a generation change: %d reads, want 2", n)
+	}
+}
+
+func TestCacheExpires(t *testing.T) {
+	f := newFixture(t, time.Millisecond)
+	f.do(t, "GET", "/api/v1/currencies")
+	time.Sleep(5 * time.Millisecond)
+	f.do(t, "GET", "/api/v1/currencies")
+	if n := f.store.reads.Load(); n != 2 {
+		t.Errorf("%d reads across an expired TTL, want 2", n)
+	}
+}
+
+func TestRequestLogsAndMetrics(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	f.do(t, "GET", "/api/v1/currencies")
+	f.do(t, "GET", "/api/v1/currencies/nope1")
+	f.do(t, "DELETE", "/api/v1/currencies")
+	metricsBody := f.do(t, "GET", "/metrics").body
+	for _, want := range []string{
+		`marketdata_http_requests_total{method="GET",route="GET /api/v1/currencies",status="200"} 1`,
+		`marketdata_http_requests_total{method="GET",route="GET /api/v1/currencies/{symbol}",status="404"} 1`,
+		`marketdata_http_requests_total{method="DELETE",route="unmatched",status="405"} 1`,
+		`marketdata_http_request_duration_seconds_count{method="GET",route="GET /api/v1/currencies",status="200"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(metricsBody, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	var lines []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(f.logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if m["msg"] == "request" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 4 {
+		t.Fatalf("%d request log lines, want 4 (one per request): %v", len(lines), lines)
+	}
+	first := lines[0]
+	if first["method"] != "GET" || first["path"] != "/api/v1/currencies" || first["status"] != float64(200) {
+		t.Errorf("log line %v", first)
+	}
+	if _, ok := first["duration_ms"].(float64); !ok {
+		t.Errorf("log line %v has no duration_ms", first)
+	}
+}
