@@ -9,6 +9,7 @@
 # State (certificates, etcd data, logs, PIDs, kubeconfig) lives in $CTMD_CLUSTER_DIR, by default
 # ${XDG_RUNTIME_DIR:-/tmp}/ctmd-cluster; set it to run several clusters side by side.
 set -euo pipefail
+# shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 state=${CTMD_CLUSTER_DIR:-${XDG_RUNTIME_DIR:-/tmp}/ctmd-cluster}
@@ -60,7 +61,8 @@ certificates() {
 	cd "$pki"
 	# EC keys: generating RSA keys is the slowest part of start-up on a loaded 2-core machine.
 	local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-	openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.crt -days 2 -subj /CN=ctmd-local-ca 2>/dev/null
+	openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.crt -days 2 -subj /CN=ctmd-local-ca \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
 	sign() { # NAME SUBJECT EXTENSIONS
 		openssl req -new "${ec[@]}" -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
 		openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \

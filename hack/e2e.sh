@@ -3,6 +3,7 @@
 # runs the tests against it with the pinned tools first on PATH, and always stops the cluster,
 # whatever happens to the tests (make e2e builds the tools first).
 set -euo pipefail
+# shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 for bin in "$PULUMI_DIR/pulumi" "$PULUMI_KUBERNETES_DIR/pulumi-resource-kubernetes"; do
@@ -12,6 +13,7 @@ done
 # A cluster of its own, so a cluster started with make cluster-up is neither reused nor stopped.
 export CTMD_CLUSTER_DIR
 CTMD_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e.XXXXXX")
+# shellcheck disable=SC2317 # called by the EXIT trap
 stop() { "$CTMD_ROOT/hack/cluster.sh" down || true; rm -rf "$CTMD_CLUSTER_DIR"; }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -21,7 +23,8 @@ KUBECONFIG=$("$CTMD_ROOT/hack/cluster.sh" up)
 export KUBECONFIG
 log "cluster ready in $(fmt_secs $((SECONDS - start)))"
 
-export PATH="$(tools_path):$PATH"
+PATH="$(tools_path):$PATH"
+export PATH
 export CTMD_E2E_KUBERNETES_PLUGIN="$PULUMI_KUBERNETES_DIR/pulumi-resource-kubernetes"
 export PULUMI_KUBERNETES_VERSION ISTIO_VERSION
 start=$SECONDS

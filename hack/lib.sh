@@ -1,9 +1,9 @@
 # Shared by the hack/ scripts (sourced, not run): where the repository, the pinned versions and the
 # tool cache are, and how to report progress.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are used by the scripts that source this file
 
 CTMD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=../versions.env
+# shellcheck source=versions.env
 source "$CTMD_ROOT/versions.env"
 
 # Outside the repository so a fresh clone reuses tools built by an earlier run (CI caches this).

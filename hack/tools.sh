@@ -9,6 +9,7 @@
 #   hack/tools.sh          build what is missing
 #   hack/tools.sh path     print the PATH entries of the tools
 set -euo pipefail
+# shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 if [[ ${1:-} == path ]]; then
