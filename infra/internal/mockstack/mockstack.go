@@ -19,7 +19,7 @@ type Resource struct {
 	Type   string
 	Name   string
 	Inputs resource.PropertyMap
-	// Parent, Provider and DependsOn hold logical names (the last URN segment).
+	// Parent, Provider and DependsOn are Refs ("type::name").
 	Parent    string
 	Provider  string
 	DependsOn []string
@@ -61,16 +61,18 @@ func Run(t *testing.T, cfg Config, program pulumi.RunFunc) (*Stack, error) {
 	return s, err
 }
 
-// lastSegment turns a URN, or a provider reference "URN::ID", into the resource's logical name.
-func lastSegment(ref string) string {
-	if ref == "" {
-		return ""
+// Ref names a resource the way Resource.Parent, Provider and DependsOn do: "type::name".
+func Ref(typ, name string) string { return typ + "::" + name }
+
+// ref turns a URN, or a provider reference "URN::ID", into Ref form.
+func ref(urnOrProvider string) string {
+	// urn:pulumi:<stack>::<project>::<parent types $-joined with the type>::<name>[::<id>]
+	parts := strings.Split(urnOrProvider, "::")
+	if len(parts) < 4 {
+		return urnOrProvider
 	}
-	parts := strings.Split(ref, "::")
-	if strings.HasPrefix(ref, "urn:") && len(parts) > 4 {
-		return parts[3] // provider reference: urn:pulumi:stack::project::type::name::id
-	}
-	return parts[len(parts)-1]
+	types := strings.Split(parts[2], "$")
+	return Ref(types[len(types)-1], parts[3])
 }
 
 // NewResource records the resource and answers with its inputs plus the few outputs a real
@@ -80,20 +82,20 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		Type:     args.TypeToken,
 		Name:     args.Name,
 		Inputs:   args.Inputs,
-		Provider: lastSegment(args.Provider),
+		Provider: ref(args.Provider),
 		ID:       args.ID,
 	}
 	switch {
 	case args.RegisterRPC != nil:
-		r.Parent = lastSegment(args.RegisterRPC.GetParent())
+		r.Parent = ref(args.RegisterRPC.GetParent())
 		for _, dep := range args.RegisterRPC.GetDependencies() {
-			r.DependsOn = append(r.DependsOn, lastSegment(dep))
+			r.DependsOn = append(r.DependsOn, ref(dep))
 		}
 	case args.ReadRPC != nil:
 		r.Read = true
-		r.Parent = lastSegment(args.ReadRPC.GetParent())
+		r.Parent = ref(args.ReadRPC.GetParent())
 		for _, dep := range args.ReadRPC.GetDependencies() {
-			r.DependsOn = append(r.DependsOn, lastSegment(dep))
+			r.DependsOn = append(r.DependsOn, ref(dep))
 		}
 	}
 	sort.Strings(r.DependsOn)

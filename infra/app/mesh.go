@@ -1,0 +1,89 @@
+package app
+
+import (
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+const mongoPort = 27017
+
+// meshResources routes /api from the ingress gateway to the Service, enforces mTLS, admits only
+// the gateway, and registers MongoDB as the one external destination (the mesh runs with
+// REGISTRY_ONLY egress by default).
+func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption) error {
+	resources := []struct {
+		apiVersion, kind, name string
+		spec                   map[string]any
+	}{
+		{"networking.istio.io/v1", "Gateway", GatewayName, map[string]any{
+			"selector": map[string]any{"istio": "ingressgateway"},
+			"servers": []any{map[string]any{
+				"port":  map[string]any{"number": 80, "name": "http", "protocol": "HTTP"},
+				"hosts": []any{"*"},
+			}},
+		}},
+		{"networking.istio.io/v1", "VirtualService", "ctmd", map[string]any{
+			"hosts":    []any{"*"},
+			"gateways": []any{GatewayName},
+			"http": []any{map[string]any{
+				"match": []any{map[string]any{"uri": map[string]any{"prefix": "/api"}}},
+				"route": []any{map[string]any{
+					"destination": map[string]any{"host": Name, "port": map[string]any{"number": 80}},
+				}},
+			}},
+		}},
+		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts)},
+		{"security.istio.io/v1", "PeerAuthentication", "default", map[string]any{
+			"mtls": map[string]any{"mode": "STRICT"},
+		}},
+		{"security.istio.io/v1", "AuthorizationPolicy", Name, map[string]any{
+			"selector": map[string]any{"matchLabels": map[string]any{"app": Name}},
+			"action":   "ALLOW",
+			"rules": []any{map[string]any{
+				"from": []any{map[string]any{"source": map[string]any{"principals": []any{ingressPrincipal}}}},
+				"to": []any{map[string]any{"operation": map[string]any{
+					"methods": []any{"GET", "HEAD"},
+					"paths":   []any{"/api/*"},
+				}}},
+			}},
+		}},
+	}
+	for _, r := range resources {
+		if _, err := apiextensions.NewCustomResource(ctx, r.name, &apiextensions.CustomResourceArgs{
+			ApiVersion:  pulumi.String(r.apiVersion),
+			Kind:        pulumi.String(r.kind),
+			Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(r.name), Namespace: pulumi.String(Namespace)},
+			OtherFields: kubernetes.UntypedArgs{"spec": r.spec},
+		}, opts...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mongoServiceEntry allows TLS to the listed hosts (Atlas speaks TLS, which Istio cannot parse
+// as Mongo, so SNI is what gets matched). With no hosts it falls back to any address on the
+// Mongo port, which is as wide as the original deployment's rule.
+func mongoServiceEntry(hosts []string) map[string]any {
+	if len(hosts) == 0 {
+		return map[string]any{
+			"hosts":      []any{"mongo.external"},
+			"addresses":  []any{"0.0.0.0/0"},
+			"ports":      []any{map[string]any{"number": mongoPort, "name": "mongo", "protocol": "MONGO"}},
+			"location":   "MESH_EXTERNAL",
+			"resolution": "NONE",
+		}
+	}
+	list := make([]any, len(hosts))
+	for i, h := range hosts {
+		list[i] = h
+	}
+	return map[string]any{
+		"hosts":      list,
+		"ports":      []any{map[string]any{"number": mongoPort, "name": "tls-mongo", "protocol": "TLS"}},
+		"location":   "MESH_EXTERNAL",
+		"resolution": "NONE",
+	}
+}

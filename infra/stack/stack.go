@@ -1,0 +1,98 @@
+// Package stack is the ctmd Pulumi program: it loads the configuration, picks the cluster
+// (created on GKE or adopted), installs Istio when asked, deploys marketdata and exports how to
+// reach it. main.go runs it; mock tests and the e2e Automation API test call Deploy directly.
+package stack
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/app"
+	"github.com/cryptotracker/ctmd/infra/cluster"
+	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/gke"
+	"github.com/cryptotracker/ctmd/infra/mesh"
+)
+
+// Deploy is the program body.
+func Deploy(ctx *pulumi.Context) error {
+	outputs, err := build(ctx)
+	if err != nil {
+		return err
+	}
+	for name, value := range outputs {
+		ctx.Export(name, value)
+	}
+	return nil
+}
+
+// build declares every resource and returns the stack outputs.
+func build(ctx *pulumi.Context) (pulumi.Map, error) {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	outputs := pulumi.Map{}
+
+	var target *cluster.Cluster
+	image := pulumi.String(cfg.Image).ToStringOutput()
+	switch cfg.Target {
+	case config.TargetGKE:
+		g, err := gke.New(ctx, "gke", cfg)
+		if err != nil {
+			return nil, err
+		}
+		target = g.Cluster
+		outputs["imageRepository"] = g.ImageRepository
+		if cfg.Image == "" {
+			image = pulumi.Sprintf("%s/marketdata:latest", g.ImageRepository)
+		}
+	case config.TargetExisting:
+		if target, err = cluster.Existing(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+
+	// Without Istio installed here, the stack neither waits for it nor knows its gateway: the
+	// ingress address is then the existing installation's business and reported empty.
+	var meshDeps []pulumi.Resource
+	ingressIP := pulumi.String("").ToStringOutput()
+	istioVersion := ""
+	if cfg.InstallIstio {
+		m, err := mesh.New(ctx, "istio", mesh.Args{
+			Provider:              target.Provider,
+			Version:               cfg.IstioVersion,
+			OutboundTrafficPolicy: cfg.OutboundTrafficPolicy,
+		})
+		if err != nil {
+			return nil, err
+		}
+		meshDeps = []pulumi.Resource{m.Istiod}
+		ingressIP = m.IngressIP
+		istioVersion = cfg.IstioVersion
+	}
+
+	a, err := app.New(ctx, "marketdata", app.Args{
+		Provider:              target.Provider,
+		Image:                 image,
+		Replicas:              cfg.Replicas,
+		MongoConnectionString: cfg.MongoConnectionString,
+		MongoHosts:            cfg.MongoHosts,
+		Mesh:                  meshDeps,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	outputs["clusterName"] = target.Name
+	outputs["kubeconfig"] = pulumi.ToSecret(target.Kubeconfig)
+	outputs["ingressIp"] = ingressIP
+	outputs["url"] = ingressIP.ApplyT(func(ip string) string {
+		if ip == "" {
+			return ""
+		}
+		return "http://" + ip + "/api/v1/currencies"
+	}).(pulumi.StringOutput)
+	outputs["istioVersion"] = pulumi.String(istioVersion)
+	outputs["namespace"] = a.Namespace
+	return outputs, nil
+}
