@@ -317,7 +317,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		envConnectionString: "mongodb://" + proxy.ln.Addr().String() + "/?maxPoolSize=1",
 		envDatabase:         testdb.Database(t),
 		envDBTimeout:        "20s",
-		envHealthInterval:   "1h", // only the start-up check, so no ping waits behind the stall
+		envHealthInterval:   "1h",  // only the start-up check, so no ping waits behind the stall
 		envCacheTTL:         "1ns", // every list request reads the database
 		envShutdownDelay:    "300ms",
 	}))
