@@ -1,0 +1,184 @@
+package stack
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+)
+
+const (
+	mongoURI     = "mongodb+srv://marketdata:Sup3r-s3cret@cluster0.abcde.mongodb.net/admin"
+	mongoSecret  = "Sup3r-s3cret"
+	project      = "ctmd-dev-123"
+	k8sProvider  = "pulumi:providers:kubernetes::ctmd-cluster"
+	istiodRef    = "kubernetes:helm.sh/v3:Release::istiod"
+	appComponent = "ctmd:app:Marketdata::marketdata"
+)
+
+// output is a stack output as the engine would record it.
+type output struct {
+	Value  any
+	Secret bool
+}
+
+type run struct {
+	*mockstack.Stack
+	outputs map[string]output
+}
+
+// deploy runs the program under mocks with the connection string stored as a secret, plus
+// values, and resolves every stack output.
+func deploy(t *testing.T, values map[string]string) (*run, error) {
+	t.Helper()
+	cfg := map[string]string{"ctmd:mongoConnectionString": mongoURI}
+	for k, v := range values {
+		cfg[k] = v
+	}
+	secrets := []string{"ctmd:mongoConnectionString"}
+	if _, ok := cfg["ctmd:kubeconfig"]; ok {
+		secrets = append(secrets, "ctmd:kubeconfig")
+	}
+	r := &run{outputs: map[string]output{}}
+	var err error
+	r.Stack, err = mockstack.Run(t, mockstack.Config{Values: cfg, Secrets: secrets}, func(ctx *pulumi.Context) error {
+		outs, err := build(ctx)
+		if err != nil {
+			return err
+		}
+		for name, in := range outs {
+			res, err := internals.UnsafeAwaitOutput(ctx.Context(), pulumi.ToOutput(in))
+			if err != nil {
+				return err
+			}
+			r.outputs[name] = output{Value: res.Value, Secret: res.Secret}
+		}
+		return nil
+	})
+	return r, err
+}
+
+func mustDeploy(t *testing.T, values map[string]string) *run {
+	t.Helper()
+	r, err := deploy(t, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func gkeConfig(extra map[string]string) map[string]string {
+	v := map[string]string{"gcp:project": project}
+	for k, val := range extra {
+		v[k] = val
+	}
+	return v
+}
+
+func existingConfig(extra map[string]string) map[string]string {
+	v := map[string]string{
+		"ctmd:target":       "existing",
+		"ctmd:installIstio": "false",
+		"ctmd:image":        "registry.example/ctmd/marketdata:v1",
+	}
+	for k, val := range extra {
+		v[k] = val
+	}
+	return v
+}
+
+// assertJSON compares a value with a JSON literal after normalising both through JSON, so
+// numbers and nesting compare by meaning. Whole-object comparisons make every property count.
+func assertJSON(t *testing.T, what string, got any, want string) {
+	t.Helper()
+	gotJSON, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(gotJSON, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("%s: bad expectation: %v", what, err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		pretty, _ := json.MarshalIndent(g, "", "  ")
+		t.Errorf("%s:\ngot  %s\nwant %s", what, pretty, want)
+	}
+}
+
+// assertResource checks a resource's complete inputs, its parent, and its provider.
+func assertResource(t *testing.T, s *run, typ, name, parent, provider, inputs string) mockstack.Resource {
+	t.Helper()
+	r := s.Find(t, typ, name)
+	assertJSON(t, typ+" "+name, mockstack.Plain(r.Inputs), inputs)
+	if r.Parent != parent {
+		t.Errorf("%s %s: parent %q, want %q", typ, name, r.Parent, parent)
+	}
+	if r.Provider != provider {
+		t.Errorf("%s %s: provider %q, want %q", typ, name, r.Provider, provider)
+	}
+	return r
+}
+
+func assertDependsOn(t *testing.T, r mockstack.Resource, refs ...string) {
+	t.Helper()
+	for _, ref := range refs {
+		if !slices.Contains(r.DependsOn, ref) {
+			t.Errorf("%s %s depends on %v, want it to include %s", r.Type, r.Name, r.DependsOn, ref)
+		}
+	}
+}
+
+func assertNotDependsOn(t *testing.T, r mockstack.Resource, prefix string) {
+	t.Helper()
+	for _, dep := range r.DependsOn {
+		if strings.HasPrefix(dep, prefix) {
+			t.Errorf("%s %s depends on %s", r.Type, r.Name, dep)
+		}
+	}
+}
+
+// hit is a place a string was found in resource inputs.
+type hit struct {
+	Where  string
+	Secret bool
+}
+
+// find walks every input of every resource for needle, noting whether it sat inside a secret.
+func find(s *mockstack.Stack, needle string) []hit {
+	var hits []hit
+	var walk func(where string, v resource.PropertyValue, secret bool)
+	walk = func(where string, v resource.PropertyValue, secret bool) {
+		switch {
+		case v.IsSecret():
+			walk(where, v.SecretValue().Element, true)
+		case v.IsOutput():
+			walk(where, v.OutputValue().Element, secret || v.OutputValue().Secret)
+		case v.IsString():
+			if strings.Contains(v.StringValue(), needle) {
+				hits = append(hits, hit{where, secret})
+			}
+		case v.IsArray():
+			for _, e := range v.ArrayValue() {
+				walk(where+"[]", e, secret)
+			}
+		case v.IsObject():
+			for k, e := range v.ObjectValue() {
+				walk(where+"."+string(k), e, secret)
+			}
+		}
+	}
+	for _, r := range s.Resources {
+		walk(r.Type+" "+r.Name, resource.NewProperty(r.Inputs), false)
+	}
+	return hits
+}

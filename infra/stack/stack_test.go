@@ -1,0 +1,502 @@
+package stack
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+)
+
+const gkeComponent = "ctmd:gke:Cluster::gke"
+
+func TestGKECluster(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(nil))
+	const member = "serviceAccount:ctmd-cluster-nodes@ctmd-dev-123.iam.gserviceaccount.com"
+
+	assertResource(t, s, "gcp:container/cluster:Cluster", "ctmd-cluster", gkeComponent, "", `{
+		"name": "ctmd-cluster", "project": "ctmd-dev-123", "location": "europe-west1-b", "network": "default",
+		"removeDefaultNodePool": true, "initialNodeCount": 1, "deletionProtection": false,
+		"releaseChannel": {"channel": "REGULAR"},
+		"workloadIdentityConfig": {"workloadPool": "ctmd-dev-123.svc.id.goog"},
+		"enableShieldedNodes": true, "enableLegacyAbac": false,
+		"networkingMode": "VPC_NATIVE",
+		"ipAllocationPolicy": {"clusterIpv4CidrBlock": "/17", "servicesIpv4CidrBlock": "/22"},
+		"datapathProvider": "ADVANCED_DATAPATH",
+		"masterAuth": {"clientCertificateConfig": {"issueClientCertificate": false}},
+		"privateClusterConfig": {"enablePrivateNodes": true, "enablePrivateEndpoint": false, "masterIpv4CidrBlock": "172.16.0.0/28"},
+		"masterAuthorizedNetworksConfig": {"cidrBlocks": [{"cidrBlock": "0.0.0.0/0", "displayName": "0.0.0.0/0"}]},
+		"loggingConfig": {"enableComponents": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
+		"monitoringConfig": {"enableComponents": ["SYSTEM_COMPONENTS"], "managedPrometheus": {"enabled": true}}
+	}`)
+
+	pool := assertResource(t, s, "gcp:container/nodePool:NodePool", "ctmd-cluster-nodes", gkeComponent, "", `{
+		"name": "ctmd-cluster-nodes", "project": "ctmd-dev-123", "location": "europe-west1-b", "cluster": "ctmd-cluster",
+		"initialNodeCount": 1,
+		"autoscaling": {"minNodeCount": 1, "maxNodeCount": 3},
+		"management": {"autoRepair": true, "autoUpgrade": true},
+		"upgradeSettings": {"strategy": "SURGE", "maxSurge": 1, "maxUnavailable": 0},
+		"nodeConfig": {
+			"machineType": "e2-standard-4", "imageType": "COS_CONTAINERD",
+			"serviceAccount": "ctmd-cluster-nodes@ctmd-dev-123.iam.gserviceaccount.com",
+			"oauthScopes": ["https://www.googleapis.com/auth/cloud-platform"],
+			"metadata": {"disable-legacy-endpoints": "true"},
+			"workloadMetadataConfig": {"mode": "GKE_METADATA"},
+			"shieldedInstanceConfig": {"enableSecureBoot": true, "enableIntegrityMonitoring": true},
+			"tags": ["ctmd-node"], "labels": {"cluster": "ctmd-cluster"}
+		}
+	}`)
+	assertDependsOn(t, pool, "gcp:container/cluster:Cluster::ctmd-cluster", "gcp:serviceaccount/account:Account::ctmd-cluster-nodes")
+
+	assertResource(t, s, "gcp:serviceaccount/account:Account", "ctmd-cluster-nodes", gkeComponent, "",
+		`{"accountId": "ctmd-cluster-nodes", "displayName": "GKE nodes of ctmd-cluster", "project": "ctmd-dev-123"}`)
+	roles := []string{"logging.logWriter", "monitoring.metricWriter", "monitoring.viewer", "stackdriver.resourceMetadata.writer"}
+	if got := s.OfType("gcp:projects/iAMMember:IAMMember"); !slices.Equal(got, []string{
+		"ctmd-cluster-nodes-logging.logWriter", "ctmd-cluster-nodes-monitoring.metricWriter",
+		"ctmd-cluster-nodes-monitoring.viewer", "ctmd-cluster-nodes-stackdriver.resourceMetadata.writer",
+	}) {
+		t.Errorf("project IAM members %v: the node service account must hold exactly %v", got, roles)
+	}
+	for _, role := range roles {
+		assertResource(t, s, "gcp:projects/iAMMember:IAMMember", "ctmd-cluster-nodes-"+role, gkeComponent, "",
+			`{"project": "ctmd-dev-123", "role": "roles/`+role+`", "member": "`+member+`"}`)
+	}
+
+	assertResource(t, s, "gcp:compute/router:Router", "ctmd-cluster-router", gkeComponent, "",
+		`{"name": "ctmd-cluster-router", "network": "default", "project": "ctmd-dev-123", "region": "europe-west1"}`)
+	assertResource(t, s, "gcp:compute/routerNat:RouterNat", "ctmd-cluster-nat", gkeComponent, "", `{
+		"name": "ctmd-cluster-nat", "project": "ctmd-dev-123", "region": "europe-west1", "router": "ctmd-cluster-router",
+		"natIpAllocateOption": "AUTO_ONLY", "sourceSubnetworkIpRangesToNat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
+		"logConfig": {"enable": true, "filter": "ERRORS_ONLY"}
+	}`)
+	assertResource(t, s, "gcp:compute/firewall:Firewall", "ctmd-cluster-istio-webhook", gkeComponent, "", `{
+		"name": "ctmd-cluster-istio-webhook", "project": "ctmd-dev-123", "network": "default", "direction": "INGRESS",
+		"sourceRanges": ["172.16.0.0/28"], "targetTags": ["ctmd-node"],
+		"allows": [{"protocol": "tcp", "ports": ["15017"]}]
+	}`)
+	assertResource(t, s, "gcp:artifactregistry/repository:Repository", "ctmd", gkeComponent, "",
+		`{"repositoryId": "ctmd", "location": "europe-west1", "format": "DOCKER", "project": "ctmd-dev-123", "description": "marketdata images"}`)
+	reader := assertResource(t, s, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "ctmd-node-reader", gkeComponent, "",
+		`{"repository": "ctmd", "location": "europe-west1", "project": "ctmd-dev-123", "role": "roles/artifactregistry.reader", "member": "`+member+`"}`)
+	assertDependsOn(t, reader, "gcp:artifactregistry/repository:Repository::ctmd")
+
+	provider := assertResource(t, s, "pulumi:providers:kubernetes", "ctmd-cluster", gkeComponent, "", `{"kubeconfig": `+jsonString(t, `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: Q0EgY2VydA==
+    server: https://203.0.113.10
+  name: gke_ctmd-dev-123_europe-west1-b_ctmd-cluster
+contexts:
+- context:
+    cluster: gke_ctmd-dev-123_europe-west1-b_ctmd-cluster
+    user: gke_ctmd-dev-123_europe-west1-b_ctmd-cluster
+  name: gke_ctmd-dev-123_europe-west1-b_ctmd-cluster
+current-context: gke_ctmd-dev-123_europe-west1-b_ctmd-cluster
+kind: Config
+users:
+- name: gke_ctmd-dev-123_europe-west1-b_ctmd-cluster
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: gke-gcloud-auth-plugin
+      installHint: Install gke-gcloud-auth-plugin for use with kubectl by following
+        https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin
+      provideClusterInfo: true
+`)+`}`)
+	assertDependsOn(t, provider, "gcp:container/nodePool:NodePool::ctmd-cluster-nodes")
+	if hits := find(s.Stack, "apiVersion: v1\nclusters"); len(hits) != 1 || !hits[0].Secret {
+		t.Errorf("kubeconfig must reach only the provider, as a secret: %+v", hits)
+	}
+
+	// The default image lives in the repository the stack creates.
+	dep := s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata")
+	if got := mockstack.Get(mockstack.Plain(dep.Inputs), "spec.template.spec.containers.0.image"); got != "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd/marketdata:latest" {
+		t.Errorf("default image %v", got)
+	}
+}
+
+func TestGKEConfigReachesResources(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(map[string]string{
+		"gcp:zone":                      "us-east1-c",
+		"ctmd:clusterName":              "prod",
+		"ctmd:masterAuthorizedNetworks": `["203.0.113.0/24"]`,
+		"ctmd:machineType":              "n2-standard-8",
+		"ctmd:minNodes":                 "2",
+		"ctmd:maxNodes":                 "6",
+		"ctmd:deletionProtection":       "true",
+		"ctmd:image":                    "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd/marketdata:v7",
+	}))
+	c := mockstack.Plain(s.Find(t, "gcp:container/cluster:Cluster", "prod").Inputs)
+	for path, want := range map[string]any{
+		"location":           "us-east1-c",
+		"deletionProtection": true,
+		"masterAuthorizedNetworksConfig.cidrBlocks.0.cidrBlock": "203.0.113.0/24",
+	} {
+		if got := mockstack.Get(c, path); got != want {
+			t.Errorf("cluster %s = %v, want %v", path, got, want)
+		}
+	}
+	pool := mockstack.Plain(s.Find(t, "gcp:container/nodePool:NodePool", "prod-nodes").Inputs)
+	for path, want := range map[string]any{
+		"nodeConfig.machineType":    "n2-standard-8",
+		"autoscaling.minNodeCount":  2.0,
+		"autoscaling.maxNodeCount":  6.0,
+		"initialNodeCount":          2.0,
+		"nodeConfig.serviceAccount": "prod-nodes@ctmd-dev-123.iam.gserviceaccount.com",
+	} {
+		if got := mockstack.Get(pool, path); got != want {
+			t.Errorf("node pool %s = %v, want %v", path, got, want)
+		}
+	}
+	if got := mockstack.Get(mockstack.Plain(s.Find(t, "gcp:artifactregistry/repository:Repository", "ctmd").Inputs), "location"); got != "us-east1" {
+		t.Errorf("repository location %v", got)
+	}
+	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
+	if got := mockstack.Get(dep, "spec.template.spec.containers.0.image"); got != "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd/marketdata:v7" {
+		t.Errorf("image %v", got)
+	}
+	if s.outputs["clusterName"].Value != "prod" {
+		t.Errorf("clusterName output %v", s.outputs["clusterName"].Value)
+	}
+}
+
+func TestIstioReleases(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:outboundTrafficPolicy": "ALLOW_ANY", "ctmd:istioVersion": "1.28.3"}))
+	const mesh = "ctmd:mesh:Istio::istio"
+	for _, ns := range []string{"istio-system", "istio-ingress"} {
+		assertResource(t, s, "kubernetes:core/v1:Namespace", ns, mesh, k8sProvider,
+			`{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "`+ns+`"}}`)
+	}
+	release := func(name, chart, namespace, values string) string {
+		return `{"name": "` + name + `", "chart": "` + chart + `", "version": "1.28.3", "namespace": "` + namespace + `",
+			"repositoryOpts": {"repo": "https://istio-release.storage.googleapis.com/charts"},
+			"timeout": 600, "cleanupOnFail": true, "compat": "true", "values": ` + values + `}`
+	}
+	base := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-base", mesh, k8sProvider,
+		release("istio-base", "base", "istio-system", `{"defaultRevision": "default"}`))
+	istiod := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istiod", mesh, k8sProvider,
+		release("istiod", "istiod", "istio-system", `{"meshConfig": {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}}`))
+	gateway := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway", mesh, k8sProvider,
+		release("istio-ingressgateway", "gateway", "istio-ingress", `{"labels": {"istio": "ingressgateway"}, "service": {"type": "LoadBalancer"}}`))
+	assertDependsOn(t, base, "kubernetes:core/v1:Namespace::istio-system")
+	assertNotDependsOn(t, base, "kubernetes:helm.sh/v3:Release")
+	assertDependsOn(t, istiod, "kubernetes:helm.sh/v3:Release::istio-base")
+	assertDependsOn(t, gateway, istiodRef, "kubernetes:core/v1:Namespace::istio-ingress")
+
+	svc := s.Find(t, "kubernetes:core/v1:Service", "istio-ingressgateway")
+	if !svc.Read || svc.ID != "istio-ingress/istio-ingressgateway" || svc.Provider != k8sProvider {
+		t.Errorf("gateway Service lookup: read=%v id=%q provider=%q", svc.Read, svc.ID, svc.Provider)
+	}
+	assertDependsOn(t, svc, "kubernetes:helm.sh/v3:Release::istio-ingressgateway")
+	if s.outputs["istioVersion"].Value != "1.28.3" {
+		t.Errorf("istioVersion output %v", s.outputs["istioVersion"].Value)
+	}
+}
+
+func TestApp(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:replicas": "3"}))
+	const meta = `"metadata": {"name": "marketdata", "namespace": "ctmd", "labels": {"app": "marketdata"}}`
+
+	assertResource(t, s, "kubernetes:core/v1:Namespace", "ctmd", appComponent, k8sProvider,
+		`{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ctmd", "labels": {"istio-injection": "enabled"}}}`)
+	secret := assertResource(t, s, "kubernetes:core/v1:Secret", "ctmd-config", appComponent, k8sProvider, `{
+		"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+		"metadata": {"name": "ctmd-config", "namespace": "ctmd", "labels": {"app": "marketdata"}},
+		"stringData": {"MongoDB__ConnectionString": "`+mongoURI+`"}
+	}`)
+	if _, ok := secret.Inputs["data"]; ok {
+		t.Error("Secret must carry the connection string as stringData only")
+	}
+
+	dep := assertResource(t, s, "kubernetes:apps/v1:Deployment", "marketdata", appComponent, k8sProvider, `{
+		"apiVersion": "apps/v1", "kind": "Deployment", `+meta+`,
+		"spec": {
+			"replicas": 3,
+			"selector": {"matchLabels": {"app": "marketdata"}},
+			"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+			"template": {
+				"metadata": {"labels": {"app": "marketdata", "version": "v1"}},
+				"spec": {
+					"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+					"terminationGracePeriodSeconds": 30,
+					"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+						"whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": "marketdata"}}}],
+					"containers": [{
+						"name": "marketdata",
+						"image": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd/marketdata:latest",
+						"ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+						"env": [{"name": "MongoDB__ConnectionString",
+							"valueFrom": {"secretKeyRef": {"name": "ctmd-config", "key": "MongoDB__ConnectionString"}}}],
+						"livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
+						"readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 3},
+						"resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+						"securityContext": {
+							"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+							"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+							"capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}
+						},
+						"volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
+					}],
+					"volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+				}
+			}
+		}
+	}`)
+	// Sidecars are injected only once istiod runs; the pods need the Secret to start.
+	assertDependsOn(t, dep, istiodRef, "kubernetes:core/v1:Namespace::ctmd", "kubernetes:core/v1:Secret::ctmd-config")
+
+	assertResource(t, s, "kubernetes:core/v1:Service", "marketdata", appComponent, k8sProvider, `{
+		"apiVersion": "v1", "kind": "Service", `+meta+`,
+		"spec": {"type": "ClusterIP", "selector": {"app": "marketdata"},
+			"ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+	}`)
+	assertResource(t, s, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "marketdata", appComponent, k8sProvider, `{
+		"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", `+meta+`,
+		"spec": {
+			"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "marketdata"},
+			"minReplicas": 3, "maxReplicas": 9,
+			"metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]
+		}
+	}`)
+	assertResource(t, s, "kubernetes:policy/v1:PodDisruptionBudget", "marketdata", appComponent, k8sProvider, `{
+		"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", `+meta+`,
+		"spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "marketdata"}}}
+	}`)
+	for _, typ := range []string{"kubernetes:core/v1:Secret", "kubernetes:core/v1:Service",
+		"kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:policy/v1:PodDisruptionBudget"} {
+		name := "marketdata"
+		if typ == "kubernetes:core/v1:Secret" {
+			name = "ctmd-config"
+		}
+		assertDependsOn(t, s.Find(t, typ, name), "kubernetes:core/v1:Namespace::ctmd")
+	}
+}
+
+func TestMeshResources(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(nil))
+	cr := func(apiVersion, kind, name, spec string) {
+		t.Helper()
+		r := assertResource(t, s, "kubernetes:"+apiVersion+":"+kind, name, appComponent, k8sProvider, `{
+			"apiVersion": "`+apiVersion+`", "kind": "`+kind+`",
+			"metadata": {"name": "`+name+`", "namespace": "ctmd"}, "spec": `+spec+`}`)
+		// The CRDs come with istio-base and istiod validates them: both must be there first.
+		assertDependsOn(t, r, istiodRef, "kubernetes:core/v1:Namespace::ctmd")
+	}
+	cr("networking.istio.io/v1", "Gateway", "ctmd-gateway", `{
+		"selector": {"istio": "ingressgateway"},
+		"servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]
+	}`)
+	cr("networking.istio.io/v1", "VirtualService", "ctmd", `{
+		"hosts": ["*"], "gateways": ["ctmd-gateway"],
+		"http": [{"match": [{"uri": {"prefix": "/api"}}],
+			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]}]
+	}`)
+	cr("networking.istio.io/v1", "ServiceEntry", "mongo-ext", `{
+		"hosts": ["mongo.external"], "addresses": ["0.0.0.0/0"],
+		"ports": [{"number": 27017, "name": "mongo", "protocol": "MONGO"}],
+		"location": "MESH_EXTERNAL", "resolution": "NONE"
+	}`)
+	cr("security.istio.io/v1", "PeerAuthentication", "default", `{"mtls": {"mode": "STRICT"}}`)
+	cr("security.istio.io/v1", "AuthorizationPolicy", "marketdata", `{
+		"selector": {"matchLabels": {"app": "marketdata"}},
+		"action": "ALLOW",
+		"rules": [{
+			"from": [{"source": {"principals": ["cluster.local/ns/istio-ingress/sa/istio-ingressgateway"]}}],
+			"to": [{"operation": {"methods": ["GET", "HEAD"], "paths": ["/api/*"]}}]
+		}]
+	}`)
+}
+
+func TestServiceEntryWithMongoHosts(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:mongoHosts": `["*.abcde.mongodb.net","backup.example.com"]`}))
+	r := s.Find(t, "kubernetes:networking.istio.io/v1:ServiceEntry", "mongo-ext")
+	assertJSON(t, "ServiceEntry spec", mockstack.Plain(r.Inputs)["spec"], `{
+		"hosts": ["*.abcde.mongodb.net", "backup.example.com"],
+		"ports": [{"number": 27017, "name": "tls-mongo", "protocol": "TLS"}],
+		"location": "MESH_EXTERNAL", "resolution": "NONE"
+	}`)
+}
+
+func TestGKEOutputs(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(nil))
+	kubeconfig := s.outputs["kubeconfig"]
+	if !kubeconfig.Secret || !strings.Contains(kubeconfig.Value.(string), "command: gke-gcloud-auth-plugin") {
+		t.Errorf("kubeconfig output must be the secret exec-auth kubeconfig: secret=%v", kubeconfig.Secret)
+	}
+	delete(s.outputs, "kubeconfig")
+	assertJSON(t, "outputs", s.outputs, `{
+		"clusterName": {"Value": "ctmd-cluster", "Secret": false},
+		"ingressIp": {"Value": "198.51.100.7", "Secret": false},
+		"url": {"Value": "http://198.51.100.7/api/v1/currencies", "Secret": false},
+		"istioVersion": {"Value": "1.29.2", "Secret": false},
+		"namespace": {"Value": "ctmd", "Secret": false},
+		"imageRepository": {"Value": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd", "Secret": false}
+	}`)
+}
+
+// An existing cluster gets no GCP resource, no Helm release, and an app that waits for neither.
+func TestExistingTarget(t *testing.T) {
+	dir := t.TempDir()
+	kubeconfigFile := filepath.Join(dir, "config")
+	if err := os.WriteFile(kubeconfigFile, []byte("current-context: kwok-e2e\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfigFile)
+	s := mustDeploy(t, existingConfig(nil))
+
+	const provider = "pulumi:providers:kubernetes::existing"
+	// Given no kubeconfig, the SDK passes the provider $KUBECONFIG (a path) for it to read.
+	assertResource(t, s, "pulumi:providers:kubernetes", "existing", "ctmd:cluster:Existing::existing", "",
+		`{"kubeconfig": `+jsonString(t, kubeconfigFile)+`}`)
+	var types []string
+	for _, r := range s.Resources {
+		if strings.HasPrefix(r.Type, "gcp:") || strings.HasPrefix(r.Type, "kubernetes:helm.sh/") || r.Type == "ctmd:mesh:Istio" {
+			t.Errorf("existing target without Istio declares %s %s", r.Type, r.Name)
+		}
+		if strings.HasPrefix(r.Type, "kubernetes:") && r.Provider != provider {
+			t.Errorf("%s %s uses provider %q", r.Type, r.Name, r.Provider)
+		}
+		assertNotDependsOn(t, r, "kubernetes:helm.sh/")
+		types = append(types, r.Type+" "+r.Name)
+	}
+	slices.Sort(types)
+	assertJSON(t, "resources", types, `[
+		"ctmd:app:Marketdata marketdata",
+		"ctmd:cluster:Existing existing",
+		"kubernetes:apps/v1:Deployment marketdata",
+		"kubernetes:autoscaling/v2:HorizontalPodAutoscaler marketdata",
+		"kubernetes:core/v1:Namespace ctmd",
+		"kubernetes:core/v1:Secret ctmd-config",
+		"kubernetes:core/v1:Service marketdata",
+		"kubernetes:networking.istio.io/v1:Gateway ctmd-gateway",
+		"kubernetes:networking.istio.io/v1:ServiceEntry mongo-ext",
+		"kubernetes:networking.istio.io/v1:VirtualService ctmd",
+		"kubernetes:policy/v1:PodDisruptionBudget marketdata",
+		"kubernetes:security.istio.io/v1:AuthorizationPolicy marketdata",
+		"kubernetes:security.istio.io/v1:PeerAuthentication default",
+		"pulumi:providers:kubernetes existing"
+	]`)
+	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
+	if got := mockstack.Get(dep, "spec.template.spec.containers.0.image"); got != "registry.example/ctmd/marketdata:v1" {
+		t.Errorf("image %v", got)
+	}
+	if !s.outputs["kubeconfig"].Secret {
+		t.Error("kubeconfig output must be secret")
+	}
+	delete(s.outputs, "kubeconfig")
+	assertJSON(t, "outputs", s.outputs, `{
+		"clusterName": {"Value": "kwok-e2e", "Secret": false},
+		"ingressIp": {"Value": "", "Secret": false},
+		"url": {"Value": "", "Secret": false},
+		"istioVersion": {"Value": "", "Secret": false},
+		"namespace": {"Value": "ctmd", "Secret": false}
+	}`)
+}
+
+func TestExistingTargetWithKubeconfigSecret(t *testing.T) {
+	kubeconfig := "apiVersion: v1\nkind: Config\ncurrent-context: staging\n"
+	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:kubeconfig": kubeconfig}))
+	p := s.Find(t, "pulumi:providers:kubernetes", "existing")
+	if v := p.Inputs["kubeconfig"]; !v.IsSecret() || v.SecretValue().Element.StringValue() != kubeconfig {
+		t.Errorf("provider kubeconfig must be the secret ctmd:kubeconfig, got %v", v)
+	}
+	if out := s.outputs["kubeconfig"]; !out.Secret || out.Value != kubeconfig {
+		t.Errorf("kubeconfig output secret=%v", out.Secret)
+	}
+	if s.outputs["clusterName"].Value != "staging" {
+		t.Errorf("clusterName %v", s.outputs["clusterName"].Value)
+	}
+}
+
+// installIstio on an existing cluster installs the same releases through that cluster's provider.
+func TestExistingTargetInstallsIstio(t *testing.T) {
+	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
+	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod"}) {
+		t.Fatalf("releases %v", got)
+	}
+	if p := s.Find(t, "kubernetes:helm.sh/v3:Release", "istiod").Provider; p != "pulumi:providers:kubernetes::existing" {
+		t.Errorf("istiod provider %q", p)
+	}
+	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), istiodRef)
+	if s.outputs["url"].Value != "http://198.51.100.7/api/v1/currencies" {
+		t.Errorf("url %v", s.outputs["url"].Value)
+	}
+	for _, r := range s.Resources {
+		if strings.HasPrefix(r.Type, "gcp:") {
+			t.Errorf("existing target declares %s %s", r.Type, r.Name)
+		}
+	}
+}
+
+// The connection string reaches the cluster only through the Secret, encrypted in the state.
+func TestConnectionStringOnlyInSecret(t *testing.T) {
+	for name, values := range map[string]map[string]string{
+		"gke": gkeConfig(nil), "existing": existingConfig(nil), "existing with istio": existingConfig(map[string]string{"ctmd:installIstio": "true"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := mustDeploy(t, values)
+			hits := find(s.Stack, mongoSecret)
+			want := []hit{{Where: "kubernetes:core/v1:Secret ctmd-config.stringData.MongoDB__ConnectionString", Secret: true}}
+			if !slices.Equal(hits, want) {
+				t.Errorf("the connection string's password appears at %+v, want only %+v", hits, want)
+			}
+			for out, v := range s.outputs {
+				if s, ok := v.Value.(string); ok && strings.Contains(s, mongoSecret) {
+					t.Errorf("stack output %s contains the connection string", out)
+				}
+			}
+		})
+	}
+}
+
+// Every resource sits under a ctmd component, so main.go -> stack -> component finds it.
+func TestEveryResourceHasAComponent(t *testing.T) {
+	for _, values := range []map[string]string{gkeConfig(nil), existingConfig(nil)} {
+		s := mustDeploy(t, values)
+		for _, r := range s.Resources {
+			isComponent := strings.HasPrefix(r.Type, "ctmd:")
+			if isComponent && r.Parent != "" && !strings.HasPrefix(r.Parent, "pulumi:pulumi:Stack::") {
+				t.Errorf("component %s %s is nested under %s", r.Type, r.Name, r.Parent)
+			}
+			if !isComponent && !strings.HasPrefix(r.Parent, "ctmd:") {
+				t.Errorf("%s %s has parent %q, want a ctmd component", r.Type, r.Name, r.Parent)
+			}
+		}
+		if len(s.Invokes) != 0 {
+			t.Errorf("unexpected invokes %v", s.Invokes)
+		}
+	}
+}
+
+// A configuration error stops the program before it declares anything.
+func TestConfigErrorDeclaresNothing(t *testing.T) {
+	s, err := mockstack.Run(t, mockstack.Config{Values: map[string]string{"gcp:project": project}}, Deploy)
+	if err == nil || !strings.Contains(err.Error(), `missing required config "ctmd:mongoConnectionString"`) {
+		t.Fatalf("Deploy error %v", err)
+	}
+	if len(s.Resources) != 0 {
+		t.Errorf("declared %d resources despite the error", len(s.Resources))
+	}
+}
+
+// Deploy exports through ctx.Export what build returns; both targets run to completion.
+func TestDeployRuns(t *testing.T) {
+	for _, values := range []map[string]string{gkeConfig(nil), existingConfig(nil)} {
+		values["ctmd:mongoConnectionString"] = mongoURI
+		if _, err := mockstack.Run(t, mockstack.Config{Values: values, Secrets: []string{"ctmd:mongoConnectionString"}}, Deploy); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func jsonString(t *testing.T, s string) string {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
