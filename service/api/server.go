@@ -96,7 +96,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		d := time.Since(start)
-		s.metrics.ObserveRequest(route, r.Method, sw.status, d)
+		s.metrics.ObserveRequest(route, metricMethod(r.Method), sw.status, d)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
@@ -110,6 +110,16 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.unmatched(sw, r)
+}
+
+// metricMethod bounds the method label: clients may send any token as a method.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 // unmatched asks the mux what it would answer (404, or 405 with Allow) and says it in JSON.

@@ -5,6 +5,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,19 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	dbErrors *prometheus.CounterVec
 	handler  http.Handler
+	// observers caches the label-resolved collectors per route, method and status: resolving
+	// labels costs more than the observation itself on the hot path.
+	observers sync.Map // requestKey -> requestObservers
+}
+
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+type requestObservers struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // New registers the service's collectors plus the Go runtime and process collectors.
@@ -46,12 +60,21 @@ func New() *Metrics {
 	return m
 }
 
-// ObserveRequest records one served request. route must be a pattern, never a raw path, so that
-// scanners probing random URLs cannot blow up the label cardinality.
+// ObserveRequest records one served request. route must be a pattern and method one of a fixed
+// set, never raw client input, so that scanners cannot blow up the label cardinality.
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
-	code := strconv.Itoa(status)
-	m.requests.WithLabelValues(route, method, code).Inc()
-	m.latency.WithLabelValues(route, method, code).Observe(d.Seconds())
+	key := requestKey{route, method, status}
+	o, ok := m.observers.Load(key)
+	if !ok {
+		code := strconv.Itoa(status)
+		o, _ = m.observers.LoadOrStore(key, requestObservers{
+			count:   m.requests.WithLabelValues(route, method, code),
+			latency: m.latency.WithLabelValues(route, method, code),
+		})
+	}
+	obs := o.(requestObservers)
+	obs.count.Inc()
+	obs.latency.Observe(d.Seconds())
 }
 
 // DBError counts one failed database operation.
