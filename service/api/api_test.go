@@ -288,11 +288,13 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 	f.do(t, "GET", "/api/v1/currencies")
 	f.do(t, "GET", "/api/v1/currencies/nope1")
 	f.do(t, "DELETE", "/api/v1/currencies")
+	f.do(t, "BREW", "/api/v1/currencies")
 	metricsBody := f.do(t, "GET", "/metrics").body
 	for _, want := range []string{
 		`marketdata_http_requests_total{method="GET",route="GET /api/v1/currencies",status="200"} 1`,
 		`marketdata_http_requests_total{method="GET",route="GET /api/v1/currencies/{symbol}",status="404"} 1`,
 		`marketdata_http_requests_total{method="DELETE",route="unmatched",status="405"} 1`,
+		`marketdata_http_requests_total{method="OTHER",route="unmatched",status="405"} 1`,
 		`marketdata_http_request_duration_seconds_count{method="GET",route="GET /api/v1/currencies",status="200"} 1`,
 		`go_goroutines`,
 	} {
@@ -310,8 +312,8 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 			lines = append(lines, m)
 		}
 	}
-	if len(lines) != 4 {
-		t.Fatalf("%d request log lines, want 4 (one per request): %v", len(lines), lines)
+	if len(lines) != 5 {
+		t.Fatalf("%d request log lines, want 5 (one per request): %v", len(lines), lines)
 	}
 	first := lines[0]
 	if first["method"] != "GET" || first["path"] != "/api/v1/currencies" || first["status"] != float64(200) {
