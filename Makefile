@@ -33,7 +33,7 @@ test: ## every unit and integration test of the module, with the race detector
 bench: ## GET /api/v1/currencies under 64 clients on loopback vs a bare net/http handler: req/s, p50, p99, ratio
 	go test -count=1 -run '^TestLoad$$' -v ./service/api/ -load $(BENCH_DURATION)
 
-lint: lint-go ## every linter; other workstreams add theirs as prerequisites
+lint: lint-go lint-actions ## every linter; other workstreams add theirs as prerequisites
 
 lint-go: ## go vet, gofmt and golangci-lint (pinned in versions.env)
 	go vet ./...
@@ -50,6 +50,19 @@ push: ## docker push $(IMAGE); e.g. make image push IMAGE=europe-west1-docker.pk
 	docker push '$(IMAGE)'
 
 ## ---- infra (Pulumi program) ----
+# The stack `make preview` and `make up` act on; the Pulumi CLI must be logged in (see README).
+STACK ?= dev
+
+.PHONY: preview up lint-actions
+
+preview: ## pulumi preview of $(STACK) with a full diff
+	pulumi preview --stack '$(STACK)' --diff
+
+up: ## pulumi up of $(STACK) (asks before changing anything)
+	pulumi up --stack '$(STACK)'
+
+lint-actions: ## actionlint the GitHub workflows (pinned in versions.env)
+	go run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 ## ---- real engine, local cluster, e2e ----
 

@@ -1,0 +1,212 @@
+// Package ci checks the GitHub workflows: what triggers them, what they may do, and what they
+// pass to the actions, so a broken preview pipeline fails `make test` rather than a pull request.
+package ci
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+type workflow struct {
+	On          map[string]any    `json:"on"`
+	Permissions map[string]string `json:"permissions"`
+	Env         map[string]string `json:"env"`
+	Jobs        map[string]job    `json:"jobs"`
+}
+
+type job struct {
+	If          string            `json:"if"`
+	Permissions map[string]string `json:"permissions"`
+	Env         map[string]string `json:"env"`
+	Steps       []step            `json:"steps"`
+}
+
+type step struct {
+	ID   string            `json:"id"`
+	Uses string            `json:"uses"`
+	With map[string]any    `json:"with"`
+	Env  map[string]string `json:"env"`
+	Run  string            `json:"run"`
+}
+
+func load(t *testing.T, name string) workflow {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", ".github", "workflows", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// YAML 1.1 reads a bare `on` key as the boolean true; give it back its name.
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if on, ok := raw["true"]; ok {
+		raw["on"] = on
+		delete(raw, "true")
+	}
+	normalized, err := yaml.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w workflow
+	if err := yaml.Unmarshal(normalized, &w); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return w
+}
+
+// stepUsing returns the index and step of the first step using action (owner/name), which must
+// be pinned to a major version or a commit.
+func stepUsing(t *testing.T, j job, action string) (int, step) {
+	t.Helper()
+	for i, s := range j.Steps {
+		if name, _, _ := strings.Cut(s.Uses, "@"); name == action {
+			return i, s
+		}
+	}
+	t.Fatalf("no step uses %s", action)
+	return -1, step{}
+}
+
+func pinnedVersion(t *testing.T, key string) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "versions.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), key+"="); ok {
+			return v
+		}
+	}
+	t.Fatalf("versions.env has no %s", key)
+	return ""
+}
+
+func TestPreviewWorkflow(t *testing.T) {
+	w := load(t, "preview.yml")
+	if !reflect.DeepEqual(w.On, map[string]any{"pull_request": map[string]any{"branches": []any{"main"}}}) {
+		t.Errorf("preview must run on pull requests to main only, on: %v", w.On)
+	}
+	wantPerms := map[string]string{"contents": "read", "id-token": "write", "pull-requests": "write"}
+	if !reflect.DeepEqual(w.Permissions, wantPerms) {
+		t.Errorf("permissions %v, want %v", w.Permissions, wantPerms)
+	}
+	j, ok := w.Jobs["preview"]
+	if !ok || len(w.Jobs) != 1 {
+		t.Fatalf("want one job named preview, got %v", w.Jobs)
+	}
+	if j.Permissions != nil {
+		t.Errorf("job overrides the workflow permissions: %v", j.Permissions)
+	}
+	if j.Env["PULUMI_ACCESS_TOKEN"] != "${{ secrets.PULUMI_ACCESS_TOKEN }}" ||
+		j.Env["PULUMI_CONFIG_PASSPHRASE"] != "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}" {
+		t.Errorf("Pulumi backend credentials must come from secrets: %v", j.Env)
+	}
+
+	goIdx, setupGo := stepUsing(t, j, "actions/setup-go")
+	if setupGo.With["go-version-file"] != "go.mod" {
+		t.Errorf("setup-go with %v, want go-version-file go.mod", setupGo.With)
+	}
+	authIdx, auth := stepUsing(t, j, "google-github-actions/auth")
+	wantAuth := map[string]any{
+		"workload_identity_provider": "${{ secrets.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
+		"service_account":            "${{ secrets.GCP_SERVICE_ACCOUNT }}",
+	}
+	if !reflect.DeepEqual(auth.With, wantAuth) {
+		t.Errorf("auth with %v, want workload identity federation %v", auth.With, wantAuth)
+	}
+	gcloudIdx, gcloud := stepUsing(t, j, "google-github-actions/setup-gcloud")
+	if !slices.Contains(strings.Fields(strings.ReplaceAll(toString(gcloud.With["install_components"]), ",", " ")), "gke-gcloud-auth-plugin") {
+		t.Errorf("setup-gcloud must install gke-gcloud-auth-plugin: %v", gcloud.With)
+	}
+	pulumiIdx, pulumi := stepUsing(t, j, "pulumi/actions")
+	if pulumi.With["command"] != "preview" || pulumi.With["comment-on-pr"] != true ||
+		pulumi.With["github-token"] != "${{ secrets.GITHUB_TOKEN }}" || toString(pulumi.With["stack-name"]) == "" {
+		t.Errorf("pulumi/actions with %v: want command preview, comment-on-pr true, the GITHUB_TOKEN and a stack", pulumi.With)
+	}
+	if want := strings.TrimPrefix(pinnedVersion(t, "PULUMI_VERSION"), "v"); pulumi.With["pulumi-version"] != want {
+		t.Errorf("pulumi-version %v, want versions.env PULUMI_VERSION %s", pulumi.With["pulumi-version"], want)
+	}
+	if !(goIdx < pulumiIdx && authIdx < pulumiIdx && gcloudIdx < pulumiIdx) {
+		t.Error("Go, Google credentials and the auth plugin must be set up before pulumi runs")
+	}
+}
+
+func TestTestWorkflow(t *testing.T) {
+	w := load(t, "test.yml")
+	if _, push := w.On["push"]; !push {
+		t.Errorf("test must run on push: %v", w.On)
+	}
+	if _, pr := w.On["pull_request"]; !pr {
+		t.Errorf("test must run on pull requests: %v", w.On)
+	}
+	var runs []string
+	for _, s := range w.Jobs["test"].Steps {
+		runs = append(runs, s.Run)
+	}
+	if !slices.Contains(runs, "go vet ./...") || !slices.Contains(runs, "make test") {
+		t.Errorf("test job runs %q, want go vet ./... and make test", runs)
+	}
+	if _, setupGo := stepUsing(t, w.Jobs["test"], "actions/setup-go"); setupGo.With["go-version-file"] != "go.mod" {
+		t.Errorf("setup-go with %v", setupGo.With)
+	}
+}
+
+func TestImageWorkflow(t *testing.T) {
+	w := load(t, "image.yml")
+	if !reflect.DeepEqual(w.On, map[string]any{"push": map[string]any{"tags": []any{"v*"}}}) {
+		t.Errorf("image must build on v* tags only, on: %v", w.On)
+	}
+	if w.Permissions["id-token"] != "write" || w.Permissions["contents"] != "read" || len(w.Permissions) != 2 {
+		t.Errorf("permissions %v", w.Permissions)
+	}
+	j := w.Jobs["image"]
+	_, auth := stepUsing(t, j, "google-github-actions/auth")
+	if auth.With["token_format"] != "access_token" || auth.With["workload_identity_provider"] == nil {
+		t.Errorf("auth with %v", auth.With)
+	}
+	_, login := stepUsing(t, j, "docker/login-action")
+	if login.With["registry"] != "${{ env.REGISTRY }}" || w.Env["REGISTRY"] != "europe-west1-docker.pkg.dev" ||
+		login.With["username"] != "oauth2accesstoken" || login.With["password"] != "${{ steps."+auth.ID+".outputs.access_token }}" {
+		t.Errorf("docker login with %v (REGISTRY=%s)", login.With, w.Env["REGISTRY"])
+	}
+	last := j.Steps[len(j.Steps)-1]
+	if !strings.Contains(last.Run, `make image push IMAGE="$REPOSITORY:$TAG"`) ||
+		last.Env["REPOSITORY"] != "${{ env.REGISTRY }}/${{ vars.GCP_PROJECT }}/ctmd/marketdata" {
+		t.Errorf("last step must build and push to the ctmd repository: %+v", last)
+	}
+}
+
+// Every action is pinned at least to a major version, so a moved branch cannot change CI.
+func TestActionsArePinned(t *testing.T) {
+	pinned := regexp.MustCompile(`^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$`)
+	files, err := filepath.Glob(filepath.Join("..", "..", ".github", "workflows", "*.yml"))
+	if err != nil || len(files) != 3 {
+		t.Fatalf("workflows %v, %v", files, err)
+	}
+	for _, f := range files {
+		for name, j := range load(t, filepath.Base(f)).Jobs {
+			for _, s := range j.Steps {
+				if s.Uses != "" && !pinned.MatchString(s.Uses) {
+					t.Errorf("%s job %s: %q is not pinned", filepath.Base(f), name, s.Uses)
+				}
+			}
+		}
+	}
+}
+
+func toString(v any) string {
+	s, _ := v.(string)
+	return s
+}
