@@ -4,6 +4,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -87,8 +88,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route := "unmatched"
 	defer func() {
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
+			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(p) // net/http's own way to abort a response; it handles it silently
 			}
 			s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", p)
 			if !sw.wroteHeader {

@@ -58,7 +58,7 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 	}
 	if addr := getenv(envAddr); addr != "" {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return cfg, fmt.Errorf("%s=%q is not host:port: %v", envAddr, addr, err)
+			return cfg, fmt.Errorf("%s=%q is not host:port: %w", envAddr, addr, err)
 		}
 		cfg.addr = addr
 	}
