@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,13 +16,12 @@ import (
 	marketdata "github.com/cryptotracker/ctmd/service"
 	"github.com/cryptotracker/ctmd/service/api"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
+	"github.com/cryptotracker/ctmd/service/internal/testlog"
 	"github.com/cryptotracker/ctmd/service/metrics"
 	"github.com/cryptotracker/ctmd/service/store"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
-
-const wantList = `[{"symbol":"BTC","name":"Bitcoin"},{"symbol":"ETH","name":"Ethereum"},{"symbol":"LTC","name":"Litecoin"},{"symbol":"XMR","name":"Monero"},{"symbol":"XRP","name":"Ripple"}]`
 
 // countingStore is the real store with a switch to simulate an outage and a count of reads.
 type countingStore struct {
@@ -46,25 +44,8 @@ type fixture struct {
 	url      string
 	handler  http.Handler
 	store    *countingStore
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 	draining atomic.Bool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newFixture(t testing.TB, cacheTTL time.Duration) *fixture {
@@ -78,7 +59,7 @@ func newFixture(t testing.TB, cacheTTL time.Duration) *fixture {
 	if !st.Ready() {
 		t.Fatal("store not ready")
 	}
-	f := &fixture{store: &countingStore{Store: st}, logs: &syncBuffer{}}
+	f := &fixture{store: &countingStore{Store: st}, logs: &testlog.Buffer{}}
 	h, err := api.NewServer(api.Config{
 		Store:        f.store,
 		Logger:       slog.New(slog.NewJSONHandler(f.logs, nil)),
@@ -143,8 +124,8 @@ func assertJSONError(t *testing.T, r result, status int, code string) {
 func TestOriginalRoutesAreByteExact(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	r := f.do(t, "GET", "/api/v1/currencies")
-	if r.status != 200 || r.body != wantList {
-		t.Errorf("GET /api/v1/currencies = %d %s\nwant 200 %s", r.status, r.body, wantList)
+	if r.status != 200 || r.body != testdb.SeededList {
+		t.Errorf("GET /api/v1/currencies = %d %s\nwant 200 %s", r.status, r.body, testdb.SeededList)
 	}
 	if ct := r.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 		t.Errorf("Content-Type %q", ct)
@@ -254,7 +235,7 @@ func TestListIsCachedNotReadPerRequest(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 25 {
-				if r := f.do(t, "GET", "/api/v1/currencies"); r.body != wantList {
+				if r := f.do(t, "GET", "/api/v1/currencies"); r.body != testdb.SeededList {
 					t.Errorf("body %s", r.body)
 				}
 				f.do(t, "GET", "/api/v1/currencies/btc")

@@ -112,7 +112,7 @@ func TestLoad(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	if string(body) != wantList {
+	if string(body) != testdb.SeededList {
 		t.Fatalf("service answers %d %s", resp.StatusCode, body)
 	}
 	etag := resp.Header.Get("ETag")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
+	"github.com/cryptotracker/ctmd/service/internal/testlog"
 )
 
 const repoRoot = "../../.."
@@ -93,7 +94,7 @@ func TestImageBinary(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = cmd.Process.Kill() }()
-		logs := &syncBuffer{}
+		logs := &testlog.Buffer{}
 		lines := bufio.NewScanner(stdout)
 		addr := make(chan string, 1)
 		go func() {
@@ -112,7 +113,7 @@ func TestImageBinary(t *testing.T) {
 			t.Fatalf("no listening line; stderr:\n%s", stderr.String())
 		}
 		waitStatus(t, url+"/readyz", 200)
-		if _, body := get(t, url+"/api/v1/currencies"); body != wantList {
+		if _, body := get(t, url+"/api/v1/currencies"); body != testdb.SeededList {
 			t.Errorf("list = %s", body)
 		}
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

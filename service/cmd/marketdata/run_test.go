@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,33 +17,15 @@ import (
 
 	"github.com/cryptotracker/ctmd/service/embedded"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
+	"github.com/cryptotracker/ctmd/service/internal/testlog"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
 
-const wantList = `[{"symbol":"BTC","name":"Bitcoin"},{"symbol":"ETH","name":"Ethereum"},{"symbol":"LTC","name":"Litecoin"},{"symbol":"XMR","name":"Monero"},{"symbol":"XRP","name":"Ripple"}]`
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // service is one run() of the real command on a loopback port.
 type service struct {
 	url    string
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	cancel context.CancelFunc // what SIGTERM does in main
 	done   chan error
 	once   sync.Once
@@ -82,7 +63,7 @@ func fastEnv(extra map[string]string) map[string]string {
 func startService(t *testing.T, env map[string]string) *service {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &service{logs: &testlog.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, nil, func(k string) string { return env[k] }, s.logs) }()
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
@@ -195,7 +176,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, s.url+"/readyz", 200)
-	if body := waitStatus(t, s.url+"/api/v1/currencies", 200); body != wantList {
+	if body := waitStatus(t, s.url+"/api/v1/currencies", 200); body != testdb.SeededList {
 		t.Errorf("after the database appeared: %s", body)
 	}
 
@@ -208,7 +189,7 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	}
 	defer db.Stop()
 	waitStatus(t, s.url+"/readyz", 200)
-	if body := waitStatus(t, s.url+"/api/v1/currencies", 200); body != wantList {
+	if body := waitStatus(t, s.url+"/api/v1/currencies", 200); body != testdb.SeededList {
 		t.Errorf("after the database came back: %s", body)
 	}
 	waitLog(t, s, "database unavailable")
@@ -369,7 +350,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}
 
 	proxy.resume()
-	if a := <-inflight; a.err != nil || a.status != 200 || a.body != wantList {
+	if a := <-inflight; a.err != nil || a.status != 200 || a.body != testdb.SeededList {
 		t.Errorf("in-flight request = %+v, want 200 and the list", a)
 	}
 	if err := s.stop(); err != nil {
@@ -426,7 +407,7 @@ func TestEmbeddedStoreWithoutConnectionString(t *testing.T) {
 		t.Errorf("logs do not say the embedded store is used:\n%s", s.logs)
 	}
 	waitStatus(t, s.url+"/readyz", 200)
-	if _, body := get(t, s.url+"/api/v1/currencies"); body != wantList {
+	if _, body := get(t, s.url+"/api/v1/currencies"); body != testdb.SeededList {
 		t.Errorf("list = %s", body)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "CryptoTracker_MarketData.sqlite")); err != nil {

@@ -17,6 +17,10 @@ import (
 	"github.com/cryptotracker/ctmd/service/embedded"
 )
 
+// SeededList is GET /api/v1/currencies of a freshly migrated database, byte for byte as the
+// original ASP.NET service answers it.
+const SeededList = `[{"symbol":"BTC","name":"Bitcoin"},{"symbol":"ETH","name":"Ethereum"},{"symbol":"LTC","name":"Litecoin"},{"symbol":"XMR","name":"Monero"},{"symbol":"XRP","name":"Ripple"}]`
+
 // EnvURI names the variable that points the tests at a real MongoDB.
 const EnvURI = "MONGODB_TEST_URI"
 
