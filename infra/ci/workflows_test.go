@@ -3,7 +3,6 @@
 package ci
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +12,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/cryptotracker/ctmd/infra/internal/pins"
 )
 
 type workflow struct {
@@ -76,23 +77,6 @@ func stepUsing(t *testing.T, j job, action string) (int, step) {
 	return -1, step{}
 }
 
-func pinnedVersion(t *testing.T, key string) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "versions.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), key+"="); ok {
-			return v
-		}
-	}
-	t.Fatalf("versions.env has no %s", key)
-	return ""
-}
-
 func TestPreviewWorkflow(t *testing.T) {
 	w := load(t, "preview.yml")
 	if !reflect.DeepEqual(w.On, map[string]any{"pull_request": map[string]any{"branches": []any{"main"}}}) {
@@ -135,7 +119,11 @@ func TestPreviewWorkflow(t *testing.T) {
 		pulumi.With["github-token"] != "${{ secrets.GITHUB_TOKEN }}" || toString(pulumi.With["stack-name"]) == "" {
 		t.Errorf("pulumi/actions with %v: want command preview, comment-on-pr true, the GITHUB_TOKEN and a stack", pulumi.With)
 	}
-	if want := strings.TrimPrefix(pinnedVersion(t, "PULUMI_VERSION"), "v"); pulumi.With["pulumi-version"] != want {
+	pinned, err := pins.Version("PULUMI_VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimPrefix(pinned, "v"); pulumi.With["pulumi-version"] != want {
 		t.Errorf("pulumi-version %v, want versions.env PULUMI_VERSION %s", pulumi.With["pulumi-version"], want)
 	}
 	if !(goIdx < pulumiIdx && authIdx < pulumiIdx && gcloudIdx < pulumiIdx) {

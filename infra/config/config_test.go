@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+	"github.com/cryptotracker/ctmd/infra/internal/pins"
 )
 
 const mongoURI = "mongodb+srv://app:s3cr3t-pw@cluster0.abcde.mongodb.net/admin"
@@ -147,19 +147,11 @@ func toAny(items []string) []any {
 
 // versions.env is the one place tool versions are pinned; the Istio default must be its value.
 func TestIstioDefaultIsVersionsEnv(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "versions.env"))
+	pinned, err := pins.Version("ISTIO_VERSION")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var pinned string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "ISTIO_VERSION="); ok {
-			pinned = v
-		}
-	}
-	if pinned == "" || pinned != config.DefaultIstioVersion {
+	if pinned != config.DefaultIstioVersion {
 		t.Fatalf("versions.env ISTIO_VERSION=%q, config.DefaultIstioVersion=%q", pinned, config.DefaultIstioVersion)
 	}
 }

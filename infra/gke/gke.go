@@ -156,11 +156,13 @@ func clusterArgs(cfg *config.Config) *container.ClusterArgs {
 
 func nodePoolArgs(cfg *config.Config, c *container.Cluster, sa *serviceaccount.Account) *container.NodePoolArgs {
 	return &container.NodePoolArgs{
-		Name:             pulumi.String(cfg.ClusterName + "-nodes"),
-		Project:          pulumi.String(cfg.Project),
-		Location:         pulumi.String(cfg.Zone),
-		Cluster:          c.Name,
-		InitialNodeCount: pulumi.Int(cfg.MinNodes),
+		Name:     pulumi.String(cfg.ClusterName + "-nodes"),
+		Project:  pulumi.String(cfg.Project),
+		Location: pulumi.String(cfg.Zone),
+		Cluster:  c.Name,
+		// Constant on purpose: the field forces a new pool when it changes, and the autoscaler
+		// brings the pool up to minNodes anyway.
+		InitialNodeCount: pulumi.Int(1),
 		Autoscaling: &container.NodePoolAutoscalingArgs{
 			MinNodeCount: pulumi.Int(cfg.MinNodes),
 			MaxNodeCount: pulumi.Int(cfg.MaxNodes),

@@ -144,7 +144,7 @@ func TestGKEConfigReachesResources(t *testing.T) {
 		"nodeConfig.machineType":    "n2-standard-8",
 		"autoscaling.minNodeCount":  2.0,
 		"autoscaling.maxNodeCount":  6.0,
-		"initialNodeCount":          2.0,
+		"initialNodeCount":          1.0,
 		"nodeConfig.serviceAccount": "prod-nodes@ctmd-dev-123.iam.gserviceaccount.com",
 	} {
 		if got := mockstack.Get(pool, path); got != want {
