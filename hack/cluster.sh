@@ -29,11 +29,12 @@ free_port() {
 	die "no free loopback port found"
 }
 
-# start NAME BINARY ARGS...: run one component in the background, its output in $state/NAME.log.
+# start NAME BINARY ARGS...: run one component in the background, its output in $state/NAME.log,
+# in a session of its own so a Ctrl-C meant for the shell that ran `up` does not reach it.
 start() {
 	local name=$1
 	shift
-	nohup "$@" >"$state/$name.log" 2>&1 &
+	setsid "$@" >"$state/$name.log" 2>&1 </dev/null &
 	echo "$! $name $1" >>"$pids"
 	log "$name started (pid $!)"
 }

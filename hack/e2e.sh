@@ -26,7 +26,7 @@ log "cluster ready in $(fmt_secs $((SECONDS - start)))"
 PATH="$(tools_path):$PATH"
 export PATH
 export CTMD_E2E_KUBERNETES_PLUGIN="$PULUMI_KUBERNETES_DIR/pulumi-resource-kubernetes"
-export PULUMI_KUBERNETES_VERSION ISTIO_VERSION
+export PULUMI_KUBERNETES_VERSION
 start=$SECONDS
 cd "$CTMD_ROOT"
 status=0

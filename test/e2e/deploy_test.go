@@ -440,10 +440,14 @@ func checkMesh(t *testing.T, k clients, mongoHost string) {
 
 func checkOutputs(t *testing.T, outputs auto.OutputMap) {
 	t.Helper()
+	// installIstio is false: the stack installed no Istio, so it reports no version and knows no
+	// ingress address (that belongs to the cluster's own installation).
 	for key, want := range map[string]string{
 		"namespace":    namespace,
-		"istioVersion": env.istioVersion,
 		"clusterName":  "ctmd-local",
+		"istioVersion": "",
+		"ingressIp":    "",
+		"url":          "",
 	} {
 		got, ok := outputs[key]
 		if !ok {

@@ -11,7 +11,6 @@
 //	PATH                         starts with the tools directories: pulumi is taken from there
 //	CTMD_E2E_KUBERNETES_PLUGIN   the pulumi-resource-kubernetes binary built by hack/tools.sh
 //	PULUMI_KUBERNETES_VERSION    its version (versions.env)
-//	ISTIO_VERSION                the Istio version the stack reports by default (versions.env)
 package e2e
 
 import (
@@ -25,7 +24,7 @@ import (
 // env holds the settings make e2e passes in; TestMain refuses to run without them rather than
 // skipping, because a silently skipped e2e suite looks exactly like a passing one.
 var env struct {
-	kubeconfig, plugin, pluginVersion, istioVersion string
+	kubeconfig, plugin, pluginVersion string
 }
 
 func TestMain(m *testing.M) {
@@ -48,7 +47,6 @@ func setup() error {
 	env.kubeconfig = get("KUBECONFIG")
 	env.plugin = get("CTMD_E2E_KUBERNETES_PLUGIN")
 	env.pluginVersion = get("PULUMI_KUBERNETES_VERSION")
-	env.istioVersion = get("ISTIO_VERSION")
 	if len(missing) > 0 {
 		return fmt.Errorf("missing environment: %s", strings.Join(missing, ", "))
 	}
