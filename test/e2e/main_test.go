@@ -60,10 +60,10 @@ func setup() error {
 		// Offline: a missing plugin must fail at once instead of being fetched from the internet.
 		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
 		// Only the plugin installed with --file counts, never a pulumi-resource-* found on PATH.
-		"PULUMI_IGNORE_AMBIENT_PLUGINS":           "true",
-		"PULUMI_SKIP_UPDATE_CHECK":                "true",
+		"PULUMI_IGNORE_AMBIENT_PLUGINS":            "true",
+		"PULUMI_SKIP_UPDATE_CHECK":                 "true",
 		"PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
-		"PULUMI_CONFIG_PASSPHRASE":                "ctmd-e2e-passphrase",
+		"PULUMI_CONFIG_PASSPHRASE":                 "ctmd-e2e-passphrase",
 	} {
 		if err := os.Setenv(k, v); err != nil {
 			return err
