@@ -167,6 +167,13 @@ func freeAddr(t *testing.T) string {
 func TestDatabaseOutageAndRecovery(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
+	var db *embedded.Server
+	// Registered first so it runs last: with the service's connections gone, the server stops at once.
+	t.Cleanup(func() {
+		if db != nil {
+			db.Stop()
+		}
+	})
 	s := startService(t, fastEnv(map[string]string{envConnectionString: "mongodb://" + addr + "/?maxPoolSize=1"}))
 
 	assertUnavailable(t, s)
@@ -181,13 +188,13 @@ func TestDatabaseOutageAndRecovery(t *testing.T) {
 	}
 
 	db.Stop()
+	db = nil
 	assertUnavailable(t, s)
 
 	db, err = embedded.Start(dir, addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Stop()
 	waitStatus(t, s.url+"/readyz", 200)
 	if body := waitStatus(t, s.url+"/api/v1/currencies", 200); body != testdb.SeededList {
 		t.Errorf("after the database came back: %s", body)
