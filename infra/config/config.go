@@ -118,11 +118,12 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 			Namespace+":maxNodes", c.MinNodes, c.MinNodes))
 	}
 	mongo := r.secret("mongoConnectionString", "<mongodb+srv://user:password@host/>", true)
-	if mongo != nil && !validMongoURI(*mongo) {
+	switch {
+	case mongo == nil:
+	case !validMongoURI(*mongo):
 		r.fail(fmt.Errorf(`invalid config %q: must be a mongodb:// or mongodb+srv:// URI with a host; set it with pulumi config set --secret %[1]s <mongodb+srv://user:password@host/>`,
 			Namespace+":mongoConnectionString"))
-	}
-	if mongo != nil {
+	default:
 		c.MongoConnectionString = pulumi.ToSecret(pulumi.String(*mongo)).(pulumi.StringOutput)
 	}
 
@@ -131,6 +132,13 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		c.Project = r.gcpProject()
 		c.Zone = r.gcp("zone", DefaultZone, zonePattern, "a zone such as "+DefaultZone)
 		c.Region = c.Zone[:max(0, strings.LastIndex(c.Zone, "-"))]
+		// A new GKE cluster has no Istio, and a kubeconfig cannot point at a cluster not yet made.
+		if !c.InstallIstio {
+			r.fail(errors.New(`invalid config "ctmd:installIstio" value "false": a cluster created by the stack has no Istio (false is for ctmd:target existing); set it with pulumi config set ctmd:installIstio true`))
+		}
+		if _, set := r.get("kubeconfig"); set {
+			r.fail(errors.New(`config "ctmd:kubeconfig" is only used with ctmd:target existing: remove it with pulumi config rm ctmd:kubeconfig`))
+		}
 		if slices.Contains(c.MasterAuthorizedNetworks, OpenControlPlane) {
 			ctx.Log.Warn(fmt.Sprintf("ctmd:masterAuthorizedNetworks contains %s: the control-plane endpoint accepts connections from anywhere; narrow it with pulumi config set --path 'ctmd:masterAuthorizedNetworks[0]' <your-cidr>", OpenControlPlane), nil)
 		}
