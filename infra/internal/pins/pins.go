@@ -3,7 +3,6 @@
 package pins
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -18,19 +17,14 @@ func Version(key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.Open(filepath.Join(root, "versions.env"))
+	data, err := os.ReadFile(filepath.Join(root, "versions.env"))
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), key+"="); ok {
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+"="); ok {
 			return v, nil
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
 	}
 	return "", fmt.Errorf("versions.env has no %s", key)
 }
