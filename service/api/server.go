@@ -105,12 +105,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", sw.status),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 	}()
-	if _, pattern := s.mux.Handler(r); pattern != "" {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
 		route = pattern
+		// Through the mux again, not h: only ServeHTTP sets the path values.
 		s.mux.ServeHTTP(sw, r)
 		return
 	}
-	s.unmatched(sw, r)
+	unmatched(sw, r, h)
 }
 
 // metricMethod bounds the method label: clients may send any token as a method.
@@ -123,9 +125,9 @@ func metricMethod(m string) string {
 	return "OTHER"
 }
 
-// unmatched asks the mux what it would answer (404, or 405 with Allow) and says it in JSON.
-func (s *server) unmatched(w http.ResponseWriter, r *http.Request) {
-	h, _ := s.mux.Handler(r)
+// unmatched runs the mux's own answer for a request no route matched (404, or 405 with Allow)
+// into a recorder, and says the same in JSON.
+func unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	rec := &recorder{header: http.Header{}}
 	h.ServeHTTP(rec, r)
 	switch rec.status {
