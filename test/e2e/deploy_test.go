@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -143,32 +144,41 @@ func TestDeployVerifyDestroy(t *testing.T) {
 	})
 
 	t.Run("connection string only encrypted", func(t *testing.T) {
-		state, err := s.Export(ctx)
+		// The Secret's data is stored base64-encoded, so look for that form as well as the plain one.
+		leaks := []string{password, connection, base64.StdEncoding.EncodeToString([]byte(connection))}
+		// Control: the Automation API's export decrypts secrets, so it must hold the encoded form;
+		// otherwise the searches below could not find a leak either.
+		decrypted, err := s.Export(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw := string(state.Deployment)
-		if !strings.Contains(raw, "ctmd-config") {
-			t.Fatalf("exported state holds no ctmd-config Secret: the check below would prove nothing")
+		if !strings.Contains(string(decrypted.Deployment), leaks[2]) {
+			t.Fatal("the decrypted state does not hold the encoded connection string: the leak search would prove nothing")
 		}
-		if !strings.Contains(raw, `"ciphertext"`) {
-			t.Errorf("exported state holds no encrypted value at all")
+
+		exported := s.cli(t, "stack", "export")
+		if !strings.Contains(exported, "ctmd-config") || !strings.Contains(exported, `"ciphertext"`) {
+			t.Fatal("pulumi stack export holds no encrypted ctmd-config Secret")
 		}
 		stackFile, err := os.ReadFile(filepath.Join(s.Workspace().WorkDir(), "Pulumi.e2e.yaml"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for what, text := range map[string]string{
-			"exported state":  raw,
-			"stack file":      string(stackFile),
-			"engine output":   out.String(),
-			"up stdout":       up.StdOut,
-			"up stderr":       up.StdErr,
-			"preview stdout":  preview.StdOut,
-			"preview stderrr": preview.StdErr,
-		} {
-			if strings.Contains(text, password) {
-				t.Errorf("%s contains the database password in plain text", what)
+		texts := map[string]string{
+			"pulumi stack export": exported,
+			"stack file":          string(stackFile),
+			"engine output":       out.String(),
+			"preview output":      preview.StdOut + preview.StdErr,
+			"up output":           up.StdOut + up.StdErr,
+		}
+		for path, content := range s.backendFiles(t) {
+			texts["backend file "+path] = content
+		}
+		for what, text := range texts {
+			for i, leak := range leaks {
+				if strings.Contains(text, leak) {
+					t.Errorf("%s contains the connection string in plain text (form %d)", what, i)
+				}
 			}
 		}
 	})
@@ -190,11 +200,7 @@ func TestDeployVerifyDestroy(t *testing.T) {
 			t.Errorf("after destroy %d %s remain", n, gvr.Resource)
 		}
 	}
-	state, err := s.Export(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(state.Deployment), "kubernetes:") {
+	if state := s.cli(t, "stack", "export"); strings.Contains(state, "kubernetes:") {
 		t.Errorf("state still lists kubernetes resources after destroy")
 	}
 }

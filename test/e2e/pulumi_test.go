@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,20 +25,28 @@ import (
 // infra/main.go hands to pulumi.Run): it is compiled into the test binary with the ordinary build
 // cache instead of by a language host in a cache of its own (minutes cold), and no host binary has
 // to be found by the CLI.
-func newStack(t *testing.T, name string, cfg auto.ConfigMap) auto.Stack {
+func newStack(t *testing.T, name string, cfg auto.ConfigMap) *testStack {
 	t.Helper()
 	dir := t.TempDir()
-	home, work := filepath.Join(dir, "pulumi-home"), filepath.Join(dir, "project")
-	for _, d := range []string{home, work, filepath.Join(dir, "state")} {
+	home, work, backend := filepath.Join(dir, "pulumi-home"), filepath.Join(dir, "project"), filepath.Join(dir, "state")
+	for _, d := range []string{home, work, backend} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	project, err := os.ReadFile(filepath.Join("..", "..", "Pulumi.yaml"))
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := os.ReadFile(filepath.Join(root, "Pulumi.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(work, "Pulumi.yaml"), project, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The engine checks that the project's main directory exists even for an inline program.
+	if err := os.Symlink(filepath.Join(root, "infra"), filepath.Join(work, "infra")); err != nil {
 		t.Fatal(err)
 	}
 	installPlugin(t, home)
@@ -46,7 +55,7 @@ func newStack(t *testing.T, name string, cfg auto.ConfigMap) auto.Stack {
 		auto.WorkDir(work),
 		auto.PulumiHome(home),
 		auto.SecretsProvider("passphrase"),
-		auto.EnvVars(map[string]string{"PULUMI_BACKEND_URL": "file://" + filepath.Join(dir, "state")}),
+		auto.EnvVars(map[string]string{"PULUMI_BACKEND_URL": "file://" + backend}),
 	)
 	if err != nil {
 		t.Fatalf("create stack %s: %v", name, err)
@@ -54,7 +63,48 @@ func newStack(t *testing.T, name string, cfg auto.ConfigMap) auto.Stack {
 	if err := s.SetAllConfig(t.Context(), cfg); err != nil {
 		t.Fatalf("set config: %v", err)
 	}
-	return s
+	return &testStack{Stack: s, name: name, home: home, backend: backend}
+}
+
+// testStack is a stack plus where its CLI settings and its file:// backend live.
+type testStack struct {
+	auto.Stack
+	name, home, backend string
+}
+
+// cli runs the pulumi CLI on this stack the way a user would, for what the Automation API does
+// differently (its Export always decrypts secrets).
+func (s *testStack) cli(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "pulumi", append(args, "--stack", s.name)...)
+	cmd.Dir = s.Workspace().WorkDir()
+	cmd.Env = append(os.Environ(), "PULUMI_HOME="+s.home, "PULUMI_BACKEND_URL=file://"+s.backend)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pulumi %v: %v\n%s", args, err, stderr.String())
+	}
+	return string(out)
+}
+
+// backendFiles returns the contents of every file of the stack's backend: current state, history
+// and backups alike.
+func (s *testStack) backendFiles(t *testing.T) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(s.backend, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		files[path] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // installPlugin puts the locally built kubernetes provider into PULUMI_HOME, the only way the
