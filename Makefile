@@ -19,7 +19,7 @@ IMAGE_LDFLAGS     = -s -w -X main.version=$(MARKETDATA_VERSION)
 MARKETDATA_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE_BIN        ?= bin/marketdata
 IMAGE            ?= marketdata:$(MARKETDATA_VERSION)
-BENCH_DURATION   ?= 5s
+BENCH_DURATION   ?= 3s
 
 .PHONY: run test bench lint lint-go image-bin image push
 
