@@ -383,6 +383,9 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		_, body := get(t, s.url+path)
 		bodies.WriteString(body)
 	}
+	if !strings.Contains(bodies.String(), `marketdata_db_errors_total{op="ping"}`) {
+		t.Error("/metrics does not count the failed database pings")
+	}
 	if logField(s.logs.String(), "using MongoDB", "store") != "mongodb" || logField(s.logs.String(), "using MongoDB", "hosts") != addr {
 		t.Errorf("logs do not say which store (mongodb, hosts %s):\n%s", addr, s.logs)
 	}
