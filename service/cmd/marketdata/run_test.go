@@ -378,6 +378,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		envConnectionString: "mongodb://" + secretUser + ":" + secretPass + "@" + addr + "/admin?authSource=admin",
 	}))
 	assertUnavailable(t, s)
+	waitLog(t, s, "database unavailable")
 	var bodies strings.Builder
 	for _, path := range []string{"/readyz", "/api/v1/currencies", "/api/v1/currencies/BTC", "/api/v1/currencies/bad-sym", "/api/systeminfo", "/api/openapi.json", "/nope", "/metrics"} {
 		_, body := get(t, s.url+path)
@@ -389,7 +390,6 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	if logField(s.logs.String(), "using MongoDB", "store") != "mongodb" || logField(s.logs.String(), "using MongoDB", "hosts") != addr {
 		t.Errorf("logs do not say which store (mongodb, hosts %s):\n%s", addr, s.logs)
 	}
-	waitLog(t, s, "database unavailable")
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}
