@@ -307,7 +307,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		envDBTimeout:        "20s",
 		envHealthInterval:   "1h",  // only the start-up check, so no ping waits behind the stall
 		envCacheTTL:         "1ns", // every list request reads the database
-		envShutdownDelay:    "1s", // the window in which /readyz must already say 503
+		envShutdownDelay:    "1s",  // the window in which /readyz must already say 503
 	}))
 	waitStatus(t, s.url+"/readyz", 200)
 
