@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +26,9 @@ var version = "dev"
 // within the shutdown timeout.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h printed the usage
+	}
 	if err != nil {
 		return err
 	}

@@ -461,6 +461,10 @@ func TestConfig(t *testing.T) {
 	if _, err := loadConfig([]string{"extra"}, env(nil), io.Discard); err == nil {
 		t.Error("stray arguments accepted")
 	}
+	var usage strings.Builder
+	if err := run(context.Background(), []string{"-h"}, env(nil), &usage); err != nil || !strings.Contains(usage.String(), "-data-dir") {
+		t.Errorf("run -h = %v, printed %q; want nil and the usage", err, usage.String())
+	}
 }
 
 func TestServerURL(t *testing.T) {
