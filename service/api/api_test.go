@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,7 @@ import (
 	marketdata "github.com/cryptotracker/ctmd/service"
 	"github.com/cryptotracker/ctmd/service/api"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
+	"github.com/cryptotracker/ctmd/service/internal/testhttp"
 	"github.com/cryptotracker/ctmd/service/internal/testlog"
 	"github.com/cryptotracker/ctmd/service/metrics"
 	"github.com/cryptotracker/ctmd/service/store"
@@ -78,62 +78,48 @@ func newFixture(t testing.TB, cacheTTL time.Duration) *fixture {
 	return f
 }
 
-type result struct {
-	status int
-	header http.Header
-	body   string
+func (f *fixture) do(t testing.TB, method, path string, header ...string) testhttp.Response {
+	t.Helper()
+	return testhttp.Do(t, method, f.url+path, header...)
 }
 
-func (f *fixture) do(t testing.TB, method, path string, header ...string) result {
+// assertReads checks how often the handlers read the store.
+func (f *fixture) assertReads(t *testing.T, want int64, when string) {
 	t.Helper()
-	req, err := http.NewRequest(method, f.url+path, nil)
-	if err != nil {
-		t.Fatal(err)
+	if n := f.store.reads.Load(); n != want {
+		t.Errorf("%s: %d store reads, want %d", when, n, want)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{resp.StatusCode, resp.Header, string(body)}
 }
 
-func assertJSONError(t *testing.T, r result, status int, code string) {
+func assertJSONError(t *testing.T, r testhttp.Response, status int, code string) {
 	t.Helper()
-	if r.status != status {
-		t.Errorf("status %d, want %d (body %s)", r.status, status, r.body)
+	if r.Status != status {
+		t.Errorf("status %d, want %d (body %s)", r.Status, status, r.Body)
 	}
-	if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
-		t.Errorf("Content-Type %q, want JSON", r.header.Get("Content-Type"))
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("Content-Type %q, want JSON", r.Header.Get("Content-Type"))
 	}
 	var e struct {
 		Error struct{ Code, Message string }
 	}
-	if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error.Code != code || e.Error.Message == "" {
-		t.Errorf("body %s: want {\"error\":{\"code\":%q,\"message\":…}}", r.body, code)
+	if err := json.Unmarshal([]byte(r.Body), &e); err != nil || e.Error.Code != code || e.Error.Message == "" {
+		t.Errorf("body %s: want {\"error\":{\"code\":%q,\"message\":…}}", r.Body, code)
 	}
 }
 
 func TestOriginalRoutesAreByteExact(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	r := f.do(t, "GET", "/api/v1/currencies")
-	if r.status != 200 || r.body != testdb.SeededList {
-		t.Errorf("GET /api/v1/currencies = %d %s\nwant 200 %s", r.status, r.body, testdb.SeededList)
+	if r.Status != 200 || r.Body != testdb.SeededList {
+		t.Errorf("GET /api/v1/currencies = %d %s\nwant 200 %s", r.Status, r.Body, testdb.SeededList)
 	}
-	if ct := r.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 		t.Errorf("Content-Type %q", ct)
 	}
 	r = f.do(t, "GET", "/api/systeminfo")
 	want := `{"applicationName":"marketdata","environmentName":"Staging","version":"1.2.3","serverUrls":"http://+:8080"}`
-	if r.status != 200 || r.body != want {
-		t.Errorf("GET /api/systeminfo = %d %s\nwant 200 %s", r.status, r.body, want)
+	if r.Status != 200 || r.Body != want {
+		t.Errorf("GET /api/systeminfo = %d %s\nwant 200 %s", r.Status, r.Body, want)
 	}
 }
 
@@ -141,8 +127,8 @@ func TestCurrencyBySymbol(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	for _, sym := range []string{"eth", "ETH", "Eth"} {
 		r := f.do(t, "GET", "/api/v1/currencies/"+sym)
-		if r.status != 200 || r.body != `{"symbol":"ETH","name":"Ethereum"}` {
-			t.Errorf("GET %s = %d %s", sym, r.status, r.body)
+		if r.Status != 200 || r.Body != `{"symbol":"ETH","name":"Ethereum"}` {
+			t.Errorf("GET %s = %d %s", sym, r.Status, r.Body)
 		}
 	}
 	for _, sym := range []string{"DOGE", "X", "ABCDEFGHIJ"} {
@@ -160,7 +146,7 @@ func TestRoutingErrorsAreJSON(t *testing.T) {
 	for _, path := range []string{"/api/v1/currencies", "/api/v1/currencies/BTC", "/readyz"} {
 		r := f.do(t, "POST", path)
 		assertJSONError(t, r, 405, "method_not_allowed")
-		if allow := r.header.Get("Allow"); allow != "GET, HEAD" {
+		if allow := r.Header.Get("Allow"); allow != "GET, HEAD" {
 			t.Errorf("POST %s: Allow %q, want \"GET, HEAD\"", path, allow)
 		}
 	}
@@ -170,22 +156,22 @@ func TestETagRoundTrip(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	for _, path := range []string{"/api/v1/currencies", "/api/v1/currencies/btc", "/api/systeminfo"} {
 		first := f.do(t, "GET", path)
-		etag := first.header.Get("ETag")
-		if first.status != 200 || !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) || len(etag) < 10 {
-			t.Fatalf("GET %s: status %d, ETag %q", path, first.status, etag)
+		etag := first.Header.Get("ETag")
+		if first.Status != 200 || !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) || len(etag) < 10 {
+			t.Fatalf("GET %s: status %d, ETag %q", path, first.Status, etag)
 		}
 		for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
 			r := f.do(t, "GET", path, "If-None-Match", inm)
-			if r.status != 304 || r.body != "" || r.header.Get("ETag") != etag {
-				t.Errorf("GET %s If-None-Match %s = %d %q ETag %q, want 304, empty, same ETag", path, inm, r.status, r.body, r.header.Get("ETag"))
+			if r.Status != 304 || r.Body != "" || r.Header.Get("ETag") != etag {
+				t.Errorf("GET %s If-None-Match %s = %d %q ETag %q, want 304, empty, same ETag", path, inm, r.Status, r.Body, r.Header.Get("ETag"))
 			}
 		}
-		if r := f.do(t, "GET", path, "If-None-Match", `"stale"`); r.status != 200 || r.body != first.body {
-			t.Errorf("GET %s with a stale ETag = %d, want 200 and the body", path, r.status)
+		if r := f.do(t, "GET", path, "If-None-Match", `"stale"`); r.Status != 200 || r.Body != first.Body {
+			t.Errorf("GET %s with a stale ETag = %d, want 200 and the body", path, r.Status)
 		}
 	}
-	btc := f.do(t, "GET", "/api/v1/currencies/BTC").header.Get("ETag")
-	if eth := f.do(t, "GET", "/api/v1/currencies/ETH").header.Get("ETag"); eth == btc {
+	btc := f.do(t, "GET", "/api/v1/currencies/BTC").Header.Get("ETag")
+	if eth := f.do(t, "GET", "/api/v1/currencies/ETH").Header.Get("ETag"); eth == btc {
 		t.Error("two different currencies share an ETag")
 	}
 }
@@ -195,19 +181,19 @@ func TestHeadWhereverGet(t *testing.T) {
 	for _, path := range []string{"/api/v1/currencies", "/api/v1/currencies/xmr", "/api/systeminfo", "/api/openapi.json", "/healthz", "/readyz", "/metrics"} {
 		get := f.do(t, "GET", path)
 		head := f.do(t, "HEAD", path)
-		if head.status != get.status || head.body != "" || head.header.Get("Content-Type") != get.header.Get("Content-Type") || head.header.Get("ETag") != get.header.Get("ETag") {
-			t.Errorf("HEAD %s = %d %q %v; GET = %d %v", path, head.status, head.body, head.header, get.status, get.header)
+		if head.Status != get.Status || head.Body != "" || head.Header.Get("Content-Type") != get.Header.Get("Content-Type") || head.Header.Get("ETag") != get.Header.Get("ETag") {
+			t.Errorf("HEAD %s = %d %q %v; GET = %d %v", path, head.Status, head.Body, head.Header, get.Status, get.Header)
 		}
 	}
 }
 
 func TestHealthAndReadiness(t *testing.T) {
 	f := newFixture(t, time.Hour)
-	if r := f.do(t, "GET", "/healthz"); r.status != 200 || r.body != `{"status":"ok"}` {
-		t.Errorf("healthz = %d %s", r.status, r.body)
+	if r := f.do(t, "GET", "/healthz"); r.Status != 200 || r.Body != `{"status":"ok"}` {
+		t.Errorf("healthz = %d %s", r.Status, r.Body)
 	}
-	if r := f.do(t, "GET", "/readyz"); r.status != 200 {
-		t.Errorf("readyz = %d %s", r.status, r.body)
+	if r := f.do(t, "GET", "/readyz"); r.Status != 200 {
+		t.Errorf("readyz = %d %s", r.Status, r.Body)
 	}
 	// A warm cache must not hide an outage.
 	f.do(t, "GET", "/api/v1/currencies")
@@ -215,17 +201,17 @@ func TestHealthAndReadiness(t *testing.T) {
 	assertJSONError(t, f.do(t, "GET", "/readyz"), 503, "unavailable")
 	assertJSONError(t, f.do(t, "GET", "/api/v1/currencies"), 503, "unavailable")
 	assertJSONError(t, f.do(t, "GET", "/api/v1/currencies/BTC"), 503, "unavailable")
-	if r := f.do(t, "GET", "/healthz"); r.status != 200 {
-		t.Errorf("healthz during an outage = %d", r.status)
+	if r := f.do(t, "GET", "/healthz"); r.Status != 200 {
+		t.Errorf("healthz during an outage = %d", r.Status)
 	}
-	if r := f.do(t, "GET", "/api/systeminfo"); r.status != 200 {
-		t.Errorf("systeminfo during an outage = %d", r.status)
+	if r := f.do(t, "GET", "/api/systeminfo"); r.Status != 200 {
+		t.Errorf("systeminfo during an outage = %d", r.Status)
 	}
 	f.store.down.Store(false)
 	f.draining.Store(true)
 	assertJSONError(t, f.do(t, "GET", "/readyz"), 503, "unavailable")
-	if r := f.do(t, "GET", "/api/v1/currencies"); r.status != 200 {
-		t.Errorf("in-flight traffic while draining = %d, want still served", r.status)
+	if r := f.do(t, "GET", "/api/v1/currencies"); r.Status != 200 {
+		t.Errorf("in-flight traffic while draining = %d, want still served", r.Status)
 	}
 }
 
@@ -235,23 +221,19 @@ func TestListIsCachedNotReadPerRequest(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 25 {
-				if r := f.do(t, "GET", "/api/v1/currencies"); r.body != testdb.SeededList {
-					t.Errorf("body %s", r.body)
+				if r := f.do(t, "GET", "/api/v1/currencies"); r.Body != testdb.SeededList {
+					t.Errorf("body %s", r.Body)
 				}
 				f.do(t, "GET", "/api/v1/currencies/btc")
 			}
 		})
 	}
 	wg.Wait()
-	if n := f.store.reads.Load(); n != 1 {
-		t.Errorf("400 requests read the store %d times, want 1", n)
-	}
+	f.assertReads(t, 1, "400 requests")
 	// A new generation (the store came back or was migrated) invalidates at once.
 	f.store.gen.Add(1)
 	f.do(t, "GET", "/api/v1/currencies")
-	if n := f.store.reads.Load(); n != 2 {
-		t.Errorf("after a generation change: %d reads, want 2", n)
-	}
+	f.assertReads(t, 2, "after a generation change")
 }
 
 func TestCacheExpires(t *testing.T) {
@@ -259,9 +241,7 @@ func TestCacheExpires(t *testing.T) {
 	f.do(t, "GET", "/api/v1/currencies")
 	time.Sleep(5 * time.Millisecond)
 	f.do(t, "GET", "/api/v1/currencies")
-	if n := f.store.reads.Load(); n != 2 {
-		t.Errorf("%d reads across an expired TTL, want 2", n)
-	}
+	f.assertReads(t, 2, "across an expired TTL")
 }
 
 func TestRequestLogsAndMetrics(t *testing.T) {
@@ -270,7 +250,7 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 	f.do(t, "GET", "/api/v1/currencies/nope1")
 	f.do(t, "DELETE", "/api/v1/currencies")
 	f.do(t, "BREW", "/api/v1/currencies")
-	metricsBody := f.do(t, "GET", "/metrics").body
+	metricsBody := f.do(t, "GET", "/metrics").Body
 	for _, want := range []string{
 		`marketdata_http_requests_total{method="GET",route="GET /api/v1/currencies",status="200"} 1`,
 		`marketdata_http_requests_total{method="GET",route="GET /api/v1/currencies/{symbol}",status="404"} 1`,

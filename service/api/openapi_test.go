@@ -17,8 +17,8 @@ var pathParam = regexp.MustCompile(`\{[^}]+\}`)
 func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	r := f.do(t, "GET", "/api/openapi.json")
-	if r.status != 200 {
-		t.Fatalf("GET /api/openapi.json = %d", r.status)
+	if r.Status != 200 {
+		t.Fatalf("GET /api/openapi.json = %d", r.Status)
 	}
 	var doc struct {
 		OpenAPI    string                               `json:"openapi"`
@@ -27,13 +27,13 @@ func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 			Schemas map[string]any `json:"schemas"`
 		} `json:"components"`
 	}
-	if err := json.Unmarshal([]byte(r.body), &doc); err != nil {
+	if err := json.Unmarshal([]byte(r.Body), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Errorf("openapi = %q, want 3.x", doc.OpenAPI)
 	}
-	for _, ref := range regexp.MustCompile(`"#/components/schemas/([A-Za-z]+)"`).FindAllStringSubmatch(r.body, -1) {
+	for _, ref := range regexp.MustCompile(`"#/components/schemas/([A-Za-z]+)"`).FindAllStringSubmatch(r.Body, -1) {
 		if doc.Components.Schemas[ref[1]] == nil {
 			t.Errorf("dangling $ref to %s", ref[1])
 		}
@@ -47,8 +47,8 @@ func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 		var documented []string
 		for method, op := range ops {
 			documented = append(documented, strings.ToUpper(method))
-			if res := f.do(t, strings.ToUpper(method), concrete); res.status == 404 || res.status == 405 {
-				t.Errorf("documented %s %s is not served: %d", strings.ToUpper(method), path, res.status)
+			if res := f.do(t, strings.ToUpper(method), concrete); res.Status == 404 || res.Status == 405 {
+				t.Errorf("documented %s %s is not served: %d", strings.ToUpper(method), path, res.Status)
 			}
 			id, _ := op["operationId"].(string)
 			if id == "" || ids[id] {
@@ -60,12 +60,12 @@ func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 			}
 		}
 		res := f.do(t, "PATCH", concrete)
-		if res.status != 405 {
-			t.Errorf("PATCH %s = %d, want 405", path, res.status)
+		if res.Status != 405 {
+			t.Errorf("PATCH %s = %d, want 405", path, res.Status)
 			continue
 		}
 		var served []string
-		for m := range strings.SplitSeq(res.header.Get("Allow"), ",") {
+		for m := range strings.SplitSeq(res.Header.Get("Allow"), ",") {
 			served = append(served, strings.TrimSpace(m))
 		}
 		slices.Sort(served)
@@ -75,8 +75,8 @@ func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/", "/api", "/api/v1", "/api/v2/currencies", "/api/v1/currency", "/api/openapi", "/health", "/ready", "/metrics/x", "/api/systeminfo/x", "/api/v1/currencies/BTC/x"} {
-		if res := f.do(t, "GET", path); res.status != 404 {
-			t.Errorf("undocumented GET %s = %d, want 404", path, res.status)
+		if res := f.do(t, "GET", path); res.Status != 404 {
+			t.Errorf("undocumented GET %s = %d, want 404", path, res.Status)
 		}
 	}
 }

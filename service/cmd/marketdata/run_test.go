@@ -17,6 +17,7 @@ import (
 
 	"github.com/cryptotracker/ctmd/service/embedded"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
+	"github.com/cryptotracker/ctmd/service/internal/testhttp"
 	"github.com/cryptotracker/ctmd/service/internal/testlog"
 )
 
@@ -112,16 +113,8 @@ func waitLog(t *testing.T, s *service, msg string) {
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	r := testhttp.Do(t, http.MethodGet, url)
+	return r.Status, r.Body
 }
 
 // waitStatus polls url until it answers want; the deadline only bounds a broken run.
