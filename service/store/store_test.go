@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -285,5 +286,31 @@ func TestOpenRejectsBadConnectionStringsWithoutEchoingThem(t *testing.T) {
 				t.Errorf("Open(%q) error %q leaks %q", uri, err, secret)
 			}
 		}
+	}
+}
+
+// An SRV seed list that cannot be resolved (DNS down, or not yet propagated) is an outage, not a
+// configuration error: the store opens not ready and keeps retrying, and the error is redacted.
+func TestUnresolvableSRVIsAnOutage(t *testing.T) {
+	ctx := context.Background()
+	var logs strings.Builder
+	s, err := store.Open(store.Config{
+		URI:     "mongodb+srv://marketuser:s3cr3tP4ss@cluster0.ctmd-test.invalid/?retryWrites=true",
+		Timeout: 200 * time.Millisecond,
+		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatalf("Open = %v, want a store that is not ready yet", err)
+	}
+	defer func() { _ = s.Close(ctx) }()
+	s.Check(ctx)
+	if s.Ready() {
+		t.Fatal("ready without a resolvable seed list")
+	}
+	if !strings.Contains(logs.String(), "database unavailable") || !strings.Contains(logs.String(), "cluster0.ctmd-test.invalid") {
+		t.Errorf("the outage is not logged with the host:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "s3cr3t") || strings.Contains(logs.String(), "marketuser") {
+		t.Errorf("credentials in the log:\n%s", logs.String())
 	}
 }
