@@ -78,3 +78,8 @@ cluster-down: ## stop the local control plane started by cluster-up
 
 e2e: tools ## real Pulumi engine against a private local cluster: preview, up, verify, no-op up, destroy
 	hack/e2e.sh $(E2E_FLAGS)
+
+.PHONY: lint-e2e
+lint: lint-e2e
+lint-e2e: ## go vet of the e2e suite (behind its build tag, so lint-go's go vet skips it)
+	go vet -tags e2e ./test/...
