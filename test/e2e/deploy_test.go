@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
@@ -60,13 +61,36 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		}
 	})
 
-	preview, err := s.Preview(ctx, optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out))
+	// The plan: exactly the app's objects, and nothing of Istio itself (installIstio is false).
+	plan := make(chan events.EngineEvent)
+	planned := map[string]int{}
+	planDone := make(chan struct{})
+	go func() {
+		defer close(planDone)
+		for ev := range plan {
+			if pre := ev.ResourcePreEvent; pre != nil && pre.Metadata.Op == apitype.OpCreate && strings.HasPrefix(pre.Metadata.Type, "kubernetes:") {
+				planned[pre.Metadata.Type]++
+			}
+		}
+	}()
+	preview, err := s.Preview(ctx, optpreview.EventStreams(plan), optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out))
 	if err != nil {
 		t.Fatalf("preview: %v", err)
 	}
-	if n := preview.ChangeSummary[apitype.OpCreate]; n < 10 {
-		t.Fatalf("preview plans %d creates, want the whole app (namespace, secret, workload, mesh): %v", n, preview.ChangeSummary)
-	}
+	<-planDone
+	assertJSON(t, "kinds the preview plans to create", planned, `{
+		"kubernetes:core/v1:Namespace": 1,
+		"kubernetes:core/v1:Secret": 1,
+		"kubernetes:apps/v1:Deployment": 1,
+		"kubernetes:core/v1:Service": 1,
+		"kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
+		"kubernetes:policy/v1:PodDisruptionBudget": 1,
+		"kubernetes:networking.istio.io/v1:Gateway": 1,
+		"kubernetes:networking.istio.io/v1:VirtualService": 1,
+		"kubernetes:networking.istio.io/v1:ServiceEntry": 1,
+		"kubernetes:security.istio.io/v1:PeerAuthentication": 1,
+		"kubernetes:security.istio.io/v1:AuthorizationPolicy": 1
+	}`)
 
 	up, err := s.Up(ctx, optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
 	if err != nil {

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -138,5 +137,3 @@ func (tr *transcript) String() string {
 	defer tr.mu.Unlock()
 	return tr.buf.String()
 }
-
-var _ io.Writer = (*transcript)(nil)
