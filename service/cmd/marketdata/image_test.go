@@ -154,7 +154,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	for _, line := range []string{
 		"FROM golang:${GO_VERSION}-bookworm AS build",
-		"RUN make image-bin IMAGE_BIN=/out/marketdata",
+		"    make image-bin IMAGE_BIN=/out/marketdata ",
 		"FROM gcr.io/distroless/static-debian12:nonroot",
 		"EXPOSE 8080",
 		"USER nonroot:nonroot",
