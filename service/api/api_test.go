@@ -26,9 +26,10 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 // countingStore is the real store with a switch to simulate an outage and a count of reads.
 type countingStore struct {
 	*store.Store
-	down  atomic.Bool
-	reads atomic.Int64
-	gen   atomic.Uint64
+	down   atomic.Bool
+	panics atomic.Bool
+	reads  atomic.Int64
+	gen    atomic.Uint64
 }
 
 func (c *countingStore) Ready() bool { return !c.down.Load() && c.Store.Ready() }
@@ -37,6 +38,9 @@ func (c *countingStore) Generation() uint64 { return c.Store.Generation() + c.ge
 
 func (c *countingStore) Currencies(ctx context.Context) ([]marketdata.Currency, error) {
 	c.reads.Add(1)
+	if c.panics.Load() {
+		panic("simulated bug in the store")
+	}
 	return c.Store.Currencies(ctx)
 }
 
@@ -282,5 +286,24 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 	}
 	if _, ok := first["duration_ms"].(float64); !ok {
 		t.Errorf("log line %v has no duration_ms", first)
+	}
+}
+
+// A bug that panics in a handler costs that request a JSON 500, not the connection or the process.
+func TestPanicBecomesJSON500(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	f.store.panics.Store(true)
+	r := f.do(t, "GET", "/api/v1/currencies")
+	assertJSONError(t, r, 500, "internal_error")
+	if strings.Contains(r.Body, "simulated") || strings.Contains(r.Body, "goroutine") {
+		t.Errorf("the panic leaks into the response: %s", r.Body)
+	}
+	if !strings.Contains(f.logs.String(), `"msg":"handler panic"`) {
+		t.Errorf("the panic is not logged:\n%s", f.logs)
+	}
+	// The cache's refresh lock was released: the next request reads the store again and succeeds.
+	f.store.panics.Store(false)
+	if r := f.do(t, "GET", "/api/v1/currencies"); r.Status != 200 || r.Body != testdb.SeededList {
+		t.Errorf("after the panic: %d %s", r.Status, r.Body)
 	}
 }
