@@ -35,7 +35,16 @@ exec 9>"$CTMD_TOOLS_DIR/.lock"
 flock -n 9 || { log "another tools.sh is building; waiting for it"; flock 9; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-tools.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+building=""
+# shellcheck disable=SC2317 # called by the EXIT trap
+on_exit() {
+	local status=$?
+	rm -rf "$work"
+	if ((status)) && [[ -n $building ]]; then
+		log "ERROR: building $building failed (exit $status); it is not cached, run again to retry"
+	fi
+}
+trap on_exit EXIT
 
 # wrapper NAME: a fresh, empty module to build one tool in.
 wrapper() {
@@ -56,8 +65,10 @@ build() {
 		return
 	fi
 	log "$name $version: building into $dir"
+	building="$name $version"
 	rm -rf "$dir" && mkdir -p "$dir"
 	(set -euo pipefail; "$fn" "$dir")
+	building=""
 	printf 'built %s %s in %ss\n' "$name" "$version" $((SECONDS - start)) >"$dir/.built"
 	log "$name $version: built in $(fmt_secs $((SECONDS - start))) ($(du -sh "$dir" | cut -f1))"
 }
