@@ -25,7 +25,7 @@ check_pin() {
 	local mod=$1 want=$2 key=$3 got
 	got=$(gomod_version "$mod")
 	[[ $got == "$want" ]] ||
-		die "versions.env $key=$want but go.mod requires $mod ${got:-(nothing)}; make them equal"
+		die "versions.env has $key=${!key} but go.mod requires $mod ${got:-(nothing)}; make them equal"
 }
 check_pin github.com/pulumi/pulumi-kubernetes/sdk/v4 "v$PULUMI_KUBERNETES_VERSION" PULUMI_KUBERNETES_VERSION
 check_pin github.com/pulumi/pulumi/sdk/v3 "$PULUMI_VERSION" PULUMI_VERSION
