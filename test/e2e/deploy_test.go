@@ -5,7 +5,9 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,6 +137,9 @@ func TestDeployVerifyDestroy(t *testing.T) {
 	t.Run("mesh", func(t *testing.T) { checkMesh(t, k, "") })
 	t.Run("outputs", func(t *testing.T) {
 		checkOutputs(t, up.Outputs)
+	})
+	t.Run("dependencies", func(t *testing.T) {
+		checkDependencies(t, s.cli(t, "stack", "export"))
 	})
 
 	t.Run("second up changes nothing", func(t *testing.T) {
@@ -494,6 +499,70 @@ func checkOutputs(t *testing.T, outputs auto.OutputMap) {
 	for key, o := range outputs {
 		if s, ok := o.Value.(string); ok && strings.Contains(s, password) {
 			t.Errorf("output %s contains the database password", key)
+		}
+	}
+}
+
+// checkDependencies reads the dependency graph the engine recorded in the state: pods must not
+// start before their Secret exists, and every namespaced object must go before its namespace on
+// destroy (kwok starts no containers, so only the graph shows a missing DependsOn).
+func checkDependencies(t *testing.T, exported string) {
+	t.Helper()
+	var state struct {
+		Deployment struct {
+			Resources []struct {
+				URN          string   `json:"urn"`
+				Type         string   `json:"type"`
+				Dependencies []string `json:"dependencies"`
+			} `json:"resources"`
+		} `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(exported), &state); err != nil {
+		t.Fatal(err)
+	}
+	// kind name ("core/v1:Secret ctmd-config") -> the kinds and names it depends on.
+	key := func(urn string) string { // urn:pulumi:<stack>::<project>::<parent types>$<type>::<name>
+		i := strings.LastIndex(urn, "::")
+		typ := urn[:i]
+		typ = typ[strings.LastIndex(typ, "::")+2:]
+		typ = typ[strings.LastIndex(typ, "$")+1:]
+		return strings.TrimPrefix(typ, "kubernetes:") + " " + urn[i+2:]
+	}
+	deps := map[string][]string{}
+	for _, r := range state.Deployment.Resources {
+		if !strings.HasPrefix(r.Type, "kubernetes:") {
+			continue
+		}
+		for _, d := range r.Dependencies {
+			deps[key(r.URN)] = append(deps[key(r.URN)], key(d))
+		}
+		if _, ok := deps[key(r.URN)]; !ok {
+			deps[key(r.URN)] = nil
+		}
+	}
+	const ns = "core/v1:Namespace ctmd"
+	want := map[string][]string{
+		"core/v1:Secret ctmd-config":                          {ns},
+		"apps/v1:Deployment marketdata":                       {ns, "core/v1:Secret ctmd-config"},
+		"core/v1:Service marketdata":                          {ns},
+		"autoscaling/v2:HorizontalPodAutoscaler marketdata":   {ns},
+		"policy/v1:PodDisruptionBudget marketdata":            {ns},
+		"networking.istio.io/v1:Gateway ctmd-gateway":         {ns},
+		"networking.istio.io/v1:VirtualService ctmd":          {ns},
+		"networking.istio.io/v1:ServiceEntry mongo-ext":       {ns},
+		"security.istio.io/v1:PeerAuthentication default":     {ns},
+		"security.istio.io/v1:AuthorizationPolicy marketdata": {ns},
+	}
+	for res, needs := range want {
+		got, ok := deps[res]
+		if !ok {
+			t.Errorf("state has no %s (resources: %v)", res, slices.Sorted(maps.Keys(deps)))
+			continue
+		}
+		for _, need := range needs {
+			if !slices.Contains(got, need) {
+				t.Errorf("%s does not depend on %s (it depends on %v)", res, need, got)
+			}
 		}
 	}
 }
