@@ -103,6 +103,9 @@ kubeconfig() { # SERVER
 }
 
 up() {
+	for cmd in openssl setsid; do
+		command -v "$cmd" >/dev/null || die "$cmd is needed (Debian: apt-get install openssl util-linux)"
+	done
 	for bin in "$ETCD_DIR/etcd" "$KUBERNETES_DIR/kube-apiserver" "$KWOK_DIR/kwok"; do
 		[[ -x $bin ]] || die "$bin is missing: run make tools (hack/tools.sh) first"
 	done
