@@ -126,7 +126,7 @@ func TestPreviewWorkflow(t *testing.T) {
 	if want := strings.TrimPrefix(pinned, "v"); pulumi.With["pulumi-version"] != want {
 		t.Errorf("pulumi-version %v, want versions.env PULUMI_VERSION %s", pulumi.With["pulumi-version"], want)
 	}
-	if !(goIdx < pulumiIdx && authIdx < pulumiIdx && gcloudIdx < pulumiIdx) {
+	if goIdx > pulumiIdx || authIdx > pulumiIdx || gcloudIdx > pulumiIdx {
 		t.Error("Go, Google credentials and the auth plugin must be set up before pulumi runs")
 	}
 }

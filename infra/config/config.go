@@ -140,7 +140,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 			r.fail(errors.New(`config "ctmd:kubeconfig" is only used with ctmd:target existing: remove it with pulumi config rm ctmd:kubeconfig`))
 		}
 		if slices.Contains(c.MasterAuthorizedNetworks, OpenControlPlane) {
-			ctx.Log.Warn(fmt.Sprintf("ctmd:masterAuthorizedNetworks contains %s: the control-plane endpoint accepts connections from anywhere; narrow it with pulumi config set --path 'ctmd:masterAuthorizedNetworks[0]' <your-cidr>", OpenControlPlane), nil)
+			r.warn(fmt.Sprintf("ctmd:masterAuthorizedNetworks contains %s: the control-plane endpoint accepts connections from anywhere; narrow it with pulumi config set --path 'ctmd:masterAuthorizedNetworks[0]' <your-cidr>", OpenControlPlane))
 		}
 	case TargetExisting:
 		if c.Image == "" {
@@ -155,7 +155,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		}
 	}
 	if len(c.MongoHosts) == 0 {
-		ctx.Log.Warn("ctmd:mongoHosts is empty: the mongo-ext ServiceEntry lets the mesh reach any address on port 27017; list your database hosts with pulumi config set --path 'ctmd:mongoHosts[0]' '*.<cluster-id>.mongodb.net'", nil)
+		r.warn("ctmd:mongoHosts is empty: the mongo-ext ServiceEntry lets the mesh reach any address on port 27017; list your database hosts with pulumi config set --path 'ctmd:mongoHosts[0]' '*.<cluster-id>.mongodb.net'")
 	}
 	if err := errors.Join(r.errs...); err != nil {
 		return nil, err
@@ -186,6 +186,13 @@ type reader struct {
 }
 
 func (r *reader) fail(err error) { r.errs = append(r.errs, err) }
+
+// warn tells the user about a risky but valid setting; failing to reach the engine is an error.
+func (r *reader) warn(msg string) {
+	if err := r.ctx.Log.Warn(msg, nil); err != nil {
+		r.fail(err)
+	}
+}
 
 func (r *reader) get(key string) (string, bool) {
 	v, ok := r.ctx.GetConfig(Namespace + ":" + key)
