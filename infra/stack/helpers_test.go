@@ -2,6 +2,7 @@ package stack
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -113,6 +114,19 @@ func assertJSON(t *testing.T, what string, got any, want string) {
 		pretty, _ := json.MarshalIndent(g, "", "  ")
 		t.Errorf("%s:\ngot  %s\nwant %s", what, pretty, want)
 	}
+}
+
+// assertOutputs checks that the kubeconfig output is secret and contains kubeconfigHas, and
+// every other output exactly.
+func assertOutputs(t *testing.T, s *run, kubeconfigHas, want string) {
+	t.Helper()
+	others := maps.Clone(s.outputs)
+	kubeconfig := others["kubeconfig"]
+	delete(others, "kubeconfig")
+	if v, _ := kubeconfig.Value.(string); !kubeconfig.Secret || !strings.Contains(v, kubeconfigHas) {
+		t.Errorf("kubeconfig output must be secret and contain %q: secret=%v", kubeconfigHas, kubeconfig.Secret)
+	}
+	assertJSON(t, "outputs", others, want)
 }
 
 // assertResource checks a resource's complete inputs, its parent, and its provider.
