@@ -8,7 +8,7 @@ SHELL := bash
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 ## ---- service (marketdata API) ----
 SERVICE_PKG      := ./service/cmd/marketdata
@@ -37,7 +37,7 @@ test: ## every unit and integration test of the module (service with the race de
 bench: ## GET /api/v1/currencies under 64 clients on loopback vs a bare net/http handler: req/s, p50, p99, ratio
 	go test -count=1 -run '^TestLoad$$' -v ./service/api/ -load $(BENCH_DURATION)
 
-lint: lint-go lint-actions ## every linter; other workstreams add theirs as prerequisites
+lint: lint-go lint-actions ## every linter: Go, the GitHub workflows and the tagged e2e suite
 
 lint-go: ## go vet, gofmt and golangci-lint (pinned in versions.env)
 	go vet ./...

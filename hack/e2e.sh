@@ -17,6 +17,10 @@ CTMD_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e.XXXXXX")
 stop() { "$CTMD_ROOT/hack/cluster.sh" down || true; rm -rf "$CTMD_CLUSTER_DIR"; }
 trap stop EXIT
 trap 'exit 130' INT TERM
+# The kubernetes provider writes a temporary kubeconfig per run and never removes it: keep those
+# (and the test build's scratch files) inside the directory the trap removes.
+mkdir "$CTMD_CLUSTER_DIR/tmp"
+export TMPDIR="$CTMD_CLUSTER_DIR/tmp"
 
 start=$SECONDS
 KUBECONFIG=$("$CTMD_ROOT/hack/cluster.sh" up)

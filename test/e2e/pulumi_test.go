@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/cryptotracker/ctmd/infra/stack"
+	"github.com/cryptotracker/ctmd/internal/testlog"
 )
 
 // newStack creates a stack of the ctmd project in a temporary directory: a file:// backend, its own
@@ -120,20 +120,9 @@ func installPlugin(t *testing.T, home string) {
 
 // transcript collects everything the engine prints during a test (and streams it to stdout, so a
 // CI log shows progress), to prove afterwards that no secret was printed.
-type transcript struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type transcript struct{ testlog.Buffer }
 
 func (tr *transcript) Write(p []byte) (int, error) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.buf.Write(p)
+	_, _ = tr.Buffer.Write(p) // a bytes.Buffer write cannot fail
 	return os.Stdout.Write(p)
-}
-
-func (tr *transcript) String() string {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return tr.buf.String()
 }

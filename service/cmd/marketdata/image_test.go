@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cryptotracker/ctmd/internal/testlog"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
-	"github.com/cryptotracker/ctmd/service/internal/testlog"
 )
 
 const repoRoot = "../../.."

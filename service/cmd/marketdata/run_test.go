@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cryptotracker/ctmd/internal/testlog"
 	"github.com/cryptotracker/ctmd/service/embedded"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
 	"github.com/cryptotracker/ctmd/service/internal/testhttp"
-	"github.com/cryptotracker/ctmd/service/internal/testlog"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -1,4 +1,4 @@
-// Package testlog holds a log sink that tests can read while the service still writes to it.
+// Package testlog holds a log sink that tests can read while the code under test still writes to it.
 package testlog
 
 import (
@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// Buffer is a bytes.Buffer safe for one writer goroutine and concurrent readers.
+// Buffer is a bytes.Buffer that is safe for concurrent writers and readers.
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
