@@ -1,0 +1,145 @@
+package chartrepo
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// fakeCharts lays out the three charts the way the istio.io/istio module does, with the
+// placeholder version its release tooling replaces.
+func fakeCharts(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, dir := range Charts {
+		full := filepath.Join(root, dir)
+		if err := os.MkdirAll(filepath.Join(full, "templates"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		chart := "apiVersion: v2\nname: " + name + "\n# placeholder\nversion: 1.0.0\nappVersion: 1.0.0\n"
+		if err := os.WriteFile(filepath.Join(full, "Chart.yaml"), []byte(chart), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(full, "templates", "sa.yaml"), []byte("kind: ServiceAccount\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func TestPackageWritesARepositoryHelmCanRead(t *testing.T) {
+	out := t.TempDir()
+	if err := Package(fakeCharts(t), out, []string{"1.30.2", "1.31.0"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "index.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index struct {
+		APIVersion string `json:"apiVersion"`
+		Entries    map[string][]struct {
+			Name, Version, AppVersion, Digest string
+			URLs                              []string `json:"urls"`
+		}
+	}
+	if err := yaml.Unmarshal(raw, &index); err != nil {
+		t.Fatal(err)
+	}
+	if index.APIVersion != "v1" || len(index.Entries) != 3 {
+		t.Fatalf("index.yaml: apiVersion %q with %d charts, want v1 with 3:\n%s", index.APIVersion, len(index.Entries), raw)
+	}
+	for name := range Charts {
+		entries := index.Entries[name]
+		if len(entries) != 2 {
+			t.Fatalf("%s: %d versions in the index, want 2", name, len(entries))
+		}
+		for i, want := range []string{"1.30.2", "1.31.0"} {
+			e := entries[i]
+			if e.Name != name || e.Version != want || e.AppVersion != want || len(e.URLs) != 1 {
+				t.Errorf("%s entry %d = %+v, want version and appVersion %s and one URL", name, i, e, want)
+				continue
+			}
+			archive, err := os.ReadFile(filepath.Join(out, e.URLs[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum := sha256.Sum256(archive); hex.EncodeToString(sum[:]) != e.Digest {
+				t.Errorf("%s: index digest does not match the archive", e.URLs[0])
+			}
+			files := untar(t, archive)
+			if !strings.Contains(files[name+"/Chart.yaml"], "\nversion: "+want+"\nappVersion: "+want+"\n") {
+				t.Errorf("%s: Chart.yaml is %q, want version and appVersion %s", e.URLs[0], files[name+"/Chart.yaml"], want)
+			}
+			if files[name+"/templates/sa.yaml"] != "kind: ServiceAccount\n" {
+				t.Errorf("%s: templates not packaged under %s/: %v", e.URLs[0], name, files)
+			}
+		}
+	}
+}
+
+func TestPackageIsReproducible(t *testing.T) {
+	charts := fakeCharts(t)
+	a, b := t.TempDir(), t.TempDir()
+	for _, out := range []string{a, b} {
+		if err := Package(charts, out, []string{"1.30.2"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"index.yaml", "istiod-1.30.2.tgz"} {
+		x, _ := os.ReadFile(filepath.Join(a, f))
+		y, _ := os.ReadFile(filepath.Join(b, f))
+		if len(x) == 0 || string(x) != string(y) {
+			t.Errorf("%s differs between two runs on the same input", f)
+		}
+	}
+}
+
+func TestPackageRefusesWhatIsNotAChartRelease(t *testing.T) {
+	charts := fakeCharts(t)
+	if err := Package(charts, t.TempDir(), []string{"1.30"}); err == nil || !strings.Contains(err.Error(), `"1.30"`) {
+		t.Errorf("version 1.30: err = %v, want it named", err)
+	}
+	if err := Package(charts, t.TempDir(), nil); err == nil {
+		t.Error("no versions: no error")
+	}
+	// A module whose folder holds another chart than expected must not be served under our name.
+	if err := os.WriteFile(filepath.Join(charts, "gateway", "Chart.yaml"), []byte("name: gateways\nversion: 1.0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Package(charts, t.TempDir(), []string{"1.30.2"}); err == nil || !strings.Contains(err.Error(), "gateways") {
+		t.Errorf("renamed chart: err = %v, want the unexpected name", err)
+	}
+}
+
+func untar(t *testing.T, archive []byte) map[string]string {
+	t.Helper()
+	gz, err := gzip.NewReader(strings.NewReader(string(archive)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	tr := tar.NewReader(gz)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[hdr.Name] = string(body)
+	}
+}

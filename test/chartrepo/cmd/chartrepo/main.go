@@ -1,0 +1,79 @@
+// Command chartrepo packages the Istio charts of a downloaded istio.io/istio module under the given
+// versions and serves them as a Helm repository on a loopback address until it is stopped. The
+// local cluster (hack/cluster.sh) runs it; see package chartrepo for what the versions mean.
+//
+//	chartrepo -module <dir of istio.io/istio@version> -listen 127.0.0.1:PORT -out <dir> -versions 1.30.2[,1.31.0]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cryptotracker/ctmd/test/chartrepo"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "chartrepo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("chartrepo", flag.ContinueOnError)
+	module := fs.String("module", "", "directory of the downloaded istio.io/istio module")
+	listen := fs.String("listen", "127.0.0.1:0", "loopback address to serve on")
+	out := fs.String("out", "", "directory to write the packaged charts and index.yaml into")
+	versions := fs.String("versions", "", "comma-separated chart versions to package the charts as")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *module == "" || *out == "" || *versions == "" {
+		return errors.New("-module, -out and -versions are required")
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	list := strings.Split(*versions, ",")
+	if err := chartrepo.Package(filepath.Join(*module, "manifests", "charts"), *out, list); err != nil {
+		return err
+	}
+	// The development branch's own version, so every log says which charts really run.
+	devVersion, err := os.ReadFile(filepath.Join(*module, "VERSION"))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log.Info("serving Istio charts", "url", "http://"+ln.Addr().String(), "module", filepath.Base(*module),
+		"moduleVersionFile", strings.TrimSpace(string(devVersion)), "packagedAs", list,
+		"note", "the charts are the module commit's, labelled with these versions")
+
+	srv := &http.Server{Handler: http.FileServer(http.Dir(*out)), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown) // best effort: the process exits right after
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
