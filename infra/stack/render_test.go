@@ -1,0 +1,145 @@
+package stack
+
+import (
+	"bytes"
+	"cmp"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+	"github.com/cryptotracker/ctmd/infra/mesh"
+)
+
+// renderDirEnv names the directory TestRenderMeshResources writes to (make meshsim sets it and
+// hands the same directory to test/meshsim); unset, it renders into a temporary directory.
+const renderDirEnv = "CTMD_MESH_RENDER_DIR"
+
+// meshScenarios are the configurations whose mesh resources test/meshsim runs through Istio's
+// own config-to-Envoy translation, one directory each.
+var meshScenarios = map[string]map[string]string{
+	// The defaults: no mongoHosts, so the ServiceEntry admits any address on the Mongo port.
+	"default": nil,
+	// What the README recommends: only the Atlas cluster's hosts, matched by SNI.
+	"atlas": {"ctmd:mongoHosts": `["*.abcde.mongodb.net"]`},
+}
+
+// rendered is one scenario as files: the Istio resources the program declares, the Kubernetes
+// Services they route to, and what Istio needs to know of the proxies (the mesh config istiod
+// gets and the labels of the gateway and app workloads, which select the Gateway and policies).
+type rendered struct {
+	istio, kube []map[string]any
+	proxies     proxies
+}
+
+// proxies is the layout of proxies.yaml; test/meshsim reads the same field names.
+type proxies struct {
+	MeshConfig map[string]any `json:"meshConfig"`
+	Gateway    workload       `json:"gateway"`
+	Workloads  []workload     `json:"workloads"`
+}
+
+type workload struct {
+	Name      string         `json:"name"`
+	Namespace string         `json:"namespace"`
+	Labels    map[string]any `json:"labels"`
+}
+
+// TestRenderMeshResources writes what each scenario declares for the mesh, as the engine would
+// send it to the cluster, and checks that every kind test/meshsim relies on is there.
+func TestRenderMeshResources(t *testing.T) {
+	out := os.Getenv(renderDirEnv)
+	if out == "" {
+		out = t.TempDir()
+	}
+	for name, values := range meshScenarios {
+		t.Run(name, func(t *testing.T) {
+			r := render(t, mustDeploy(t, gkeConfig(values)).Stack)
+			kinds := map[string]int{}
+			for _, doc := range slices.Concat(r.istio, r.kube) {
+				kinds[doc["kind"].(string)]++
+			}
+			for _, kind := range []string{"Gateway", "VirtualService", "ServiceEntry", "PeerAuthentication", "AuthorizationPolicy", "Service"} {
+				if kinds[kind] == 0 {
+					t.Errorf("no %s rendered; rendered %v", kind, kinds)
+				}
+			}
+			if r.proxies.MeshConfig == nil || len(r.proxies.Gateway.Labels) == 0 || len(r.proxies.Workloads) == 0 {
+				t.Errorf("proxies incomplete: %+v", r.proxies)
+			}
+			dir := filepath.Join(out, name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			write(t, filepath.Join(dir, "istio.yaml"), r.istio...)
+			write(t, filepath.Join(dir, "kube.yaml"), r.kube...)
+			write(t, filepath.Join(dir, "proxies.yaml"), r.proxies)
+			// The files leave the test process: the connection string must not be in them.
+			for _, file := range []string{"istio.yaml", "kube.yaml", "proxies.yaml"} {
+				if b, _ := os.ReadFile(filepath.Join(dir, file)); bytes.Contains(b, []byte(mongoSecret)) {
+					t.Errorf("%s holds the connection string", file)
+				}
+			}
+		})
+	}
+}
+
+// render picks the mesh's share out of a mock run: Istio custom resources and the app's Services
+// as declared, the mesh config from the istiod release, the gateway's pod labels from the gateway
+// release, and each Deployment's pod labels.
+func render(t *testing.T, s *mockstack.Stack) rendered {
+	t.Helper()
+	var r rendered
+	for _, res := range s.Resources {
+		if res.Read {
+			continue
+		}
+		in := mockstack.Plain(res.Inputs)
+		apiVersion, _ := in["apiVersion"].(string)
+		switch {
+		case strings.Contains(apiVersion, ".istio.io/"):
+			r.istio = append(r.istio, in)
+		case res.Type == "kubernetes:core/v1:Service":
+			r.kube = append(r.kube, in)
+		case res.Type == "kubernetes:apps/v1:Deployment":
+			r.proxies.Workloads = append(r.proxies.Workloads, workload{
+				Name:      mockstack.Get(in, "metadata.name").(string),
+				Namespace: mockstack.Get(in, "metadata.namespace").(string),
+				Labels:    mockstack.Get(in, "spec.template.metadata.labels").(map[string]any),
+			})
+		case res.Type == "kubernetes:helm.sh/v3:Release" && in["name"] == "istiod":
+			r.proxies.MeshConfig, _ = mockstack.Get(in, "values.meshConfig").(map[string]any)
+		case res.Type == "kubernetes:helm.sh/v3:Release" && in["name"] == mesh.GatewayRelease:
+			labels, _ := mockstack.Get(in, "values.labels").(map[string]any)
+			r.proxies.Gateway = workload{Name: mesh.GatewayRelease, Namespace: in["namespace"].(string), Labels: labels}
+		}
+	}
+	byKindName := func(a, b map[string]any) int {
+		return cmp.Or(cmp.Compare(a["kind"].(string), b["kind"].(string)),
+			cmp.Compare(mockstack.Get(a, "metadata.name").(string), mockstack.Get(b, "metadata.name").(string)))
+	}
+	slices.SortFunc(r.istio, byKindName)
+	slices.SortFunc(r.kube, byKindName)
+	return r
+}
+
+// write stores docs as one multi-document YAML file.
+func write[T any](t *testing.T, file string, docs ...T) {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, doc := range docs {
+		b, err := yaml.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
