@@ -87,3 +87,9 @@ e2e: tools ## real Pulumi engine against a private local cluster: preview, up, v
 lint: lint-e2e
 lint-e2e: ## go vet of the e2e suite (behind its build tag, so lint-go's go vet skips it)
 	go vet -tags e2e ./test/...
+
+## ---- Istio's own checks of the mesh ----
+
+.PHONY: meshsim
+meshsim: ## render the program's mesh resources and run them through Istio's routing translation and simulation (test/meshsim)
+	hack/meshsim.sh $(MESHSIM_FLAGS)

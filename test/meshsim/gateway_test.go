@@ -1,0 +1,300 @@
+package meshsim
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	networking "istio.io/api/networking/v1alpha3"
+	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pilot/test/xdstest"
+	"istio.io/istio/pkg/config/schema/gvk"
+)
+
+const (
+	marketdata = "marketdata"
+	// stableSubset is where requests without the canary header go once a DestinationRule splits
+	// marketdata into subsets.
+	stableSubset = "stable"
+)
+
+var (
+	// What the API serves, and what the gateway must send to marketdata.
+	apiPaths = []string{"/api/v1/currencies", "/api/v1/currencies/BTC", "/api/systeminfo"}
+	// Paths the app answers inside the mesh that must not be reachable from outside.
+	privatePaths = []string{"/", "/healthz", "/readyz", "/metrics"}
+)
+
+func TestGateway(t *testing.T) {
+	for _, s := range loadScenarios(t) {
+		t.Run(s.name, func(t *testing.T) { checkGateway(t, s).report(t) })
+	}
+}
+
+// checkGateway sends the API's requests through the ingress gateway's generated listeners and
+// routes, and compares the generated routes with what the VirtualServices declare.
+func checkGateway(t *testing.T, s scenario) problems {
+	t.Helper()
+	var p problems
+	sim := s.simulate(t, s.gatewayProxy())
+	clusters := xdstest.ExtractClusters(sim.Clusters)
+	routeConfigs := xdstest.ExtractRouteConfigurations(sim.Routes)
+	want := s.marketdataCluster(t)
+	port := s.gatewayPort(t)
+	call := func(path string) simulation.Call {
+		return simulation.Call{Port: port, Path: path, Protocol: simulation.HTTP, HostHeader: "ctmd.example.com", CallMode: simulation.CallModeGateway}
+	}
+
+	for _, path := range apiPaths {
+		res := sim.Run(call(path))
+		if res.Error != nil {
+			p.add("GET %s at the gateway: %v (listener %q)", path, res.Error, res.ListenerMatched)
+			continue
+		}
+		// The simulation matches paths only; pick the route a request without headers takes.
+		vh := virtualHost(routeConfigs[res.RouteConfigMatched], res.VirtualHostMatched)
+		r := firstRoute(vh, path, http.Header{})
+		if r == nil {
+			p.add("GET %s at the gateway: no route for a request without headers in %s", path, res.VirtualHostMatched)
+			continue
+		}
+		if got := routeClusters(r); !slices.Contains(got, want) {
+			p.add("GET %s at the gateway goes to %v, want %s among them", path, got, want)
+		}
+	}
+	for _, path := range privatePaths {
+		if res := sim.Run(call(path)); !errors.Is(res.Error, simulation.ErrNoRoute) {
+			p.add("GET %s at the gateway: got cluster %q, error %v; want no route", path, res.ClusterMatched, res.Error)
+		}
+	}
+
+	res := sim.Run(call(apiPaths[0]))
+	if res.Error == nil {
+		vh := virtualHost(routeConfigs[res.RouteConfigMatched], res.VirtualHostMatched)
+		p = append(p, compareRoutes(s.gatewayRoutes(t), vh)...)
+		p = append(p, headerRoutesFirst(vh)...)
+		for i, r := range vh.GetRoutes() {
+			// A request carrying a route's headers (the canary's) must take that route.
+			if len(r.GetMatch().GetHeaders()) > 0 && firstRoute(vh, apiPaths[0], requestFor(r)) != r {
+				p.add("GET %s with headers %v does not take route %d (%q), which asks for them", apiPaths[0], requestFor(r), i+1, r.GetName())
+			}
+			// A case-insensitive route must let an upper-case API path through to marketdata.
+			if cs := r.GetMatch().GetCaseSensitive(); cs != nil && !cs.GetValue() && len(r.GetMatch().GetHeaders()) == 0 {
+				upper := strings.ToUpper(apiPaths[0])
+				if got := firstRoute(vh, upper, http.Header{}); got == nil || !slices.Contains(routeClusters(got), want) {
+					p.add("GET %s at the gateway does not reach %s though route %d ignores case", upper, want, i+1)
+				}
+			}
+			for _, c := range routeClusters(r) {
+				if clusters[c] == nil {
+					p.add("route %q sends to cluster %s, which the gateway does not have (a wrong host, port or subset?)", r.GetName(), c)
+				}
+			}
+		}
+	}
+	return p
+}
+
+// marketdataCluster is the Envoy cluster of the marketdata Service's http port, in its stable
+// subset when a DestinationRule declares one.
+func (s scenario) marketdataCluster(t *testing.T) string {
+	t.Helper()
+	var svc map[string]any
+	for _, doc := range s.kube {
+		if doc["kind"] == "Service" && doc["metadata"].(map[string]any)["name"] == marketdata {
+			svc = doc
+		}
+	}
+	if svc == nil {
+		t.Fatalf("scenario %s renders no %s Service", s.name, marketdata)
+	}
+	ns := svc["metadata"].(map[string]any)["namespace"].(string)
+	var port any
+	for _, p := range svc["spec"].(map[string]any)["ports"].([]any) {
+		if p.(map[string]any)["name"] == "http" {
+			port = p.(map[string]any)["port"]
+		}
+	}
+	fqdn := fmt.Sprintf("%s.%s.svc.%s", marketdata, ns, clusterDomain)
+	subset := ""
+	for _, cfg := range s.configs(t) {
+		if cfg.GroupVersionKind != gvk.DestinationRule {
+			continue
+		}
+		dr := cfg.Spec.(*networking.DestinationRule)
+		if qualify(dr.GetHost(), cfg.Namespace) != fqdn {
+			continue
+		}
+		for _, ss := range dr.GetSubsets() {
+			if ss.GetName() == stableSubset {
+				subset = stableSubset
+			}
+		}
+	}
+	return fmt.Sprintf("outbound|%v|%s|%s", port, subset, fqdn)
+}
+
+// gatewayPort is the port of the rendered Gateway's HTTP server.
+func (s scenario) gatewayPort(t *testing.T) int {
+	t.Helper()
+	for _, cfg := range s.configs(t) {
+		if cfg.GroupVersionKind != gvk.Gateway {
+			continue
+		}
+		for _, srv := range cfg.Spec.(*networking.Gateway).GetServers() {
+			if srv.GetPort().GetProtocol() == "HTTP" {
+				return int(srv.GetPort().GetNumber())
+			}
+		}
+	}
+	t.Fatalf("scenario %s renders no Gateway with an HTTP server", s.name)
+	return 0
+}
+
+// gatewayRoutes are the VirtualServices' HTTP routes bound to a Gateway, with their namespace.
+func (s scenario) gatewayRoutes(t *testing.T) []declaredRoute {
+	t.Helper()
+	var out []declaredRoute
+	for _, cfg := range s.configs(t) {
+		if cfg.GroupVersionKind != gvk.VirtualService {
+			continue
+		}
+		vs := cfg.Spec.(*networking.VirtualService)
+		if len(vs.GetGateways()) == 0 {
+			continue
+		}
+		for _, r := range vs.GetHttp() {
+			out = append(out, declaredRoute{r, cfg.Namespace})
+		}
+	}
+	return out
+}
+
+type declaredRoute struct {
+	*networking.HTTPRoute
+	namespace string
+}
+
+// compareRoutes checks each generated route against the VirtualService route and match it
+// comes from (Istio emits one Envoy route per match, in order): header matchers, case
+// sensitivity and the destination clusters with their weights.
+func compareRoutes(declared []declaredRoute, vh *route.VirtualHost) problems {
+	var p problems
+	got := vh.GetRoutes()
+	i := 0
+	for _, d := range declared {
+		matches := d.GetMatch()
+		if len(matches) == 0 {
+			matches = []*networking.HTTPMatchRequest{nil}
+		}
+		for _, m := range matches {
+			if i >= len(got) {
+				p.add("virtual host %s has %d routes, fewer than the VirtualServices declare", vh.GetName(), len(got))
+				return p
+			}
+			r := got[i]
+			i++
+			where := fmt.Sprintf("route %d (%q)", i, r.GetName())
+			for name, sm := range m.GetHeaders() {
+				if !slices.ContainsFunc(r.GetMatch().GetHeaders(), func(h *route.HeaderMatcher) bool {
+					return h.GetName() == name && sameStringMatch(sm, h)
+				}) {
+					p.add("%s: no header matcher %s %v among %v", where, name, sm, r.GetMatch().GetHeaders())
+				}
+			}
+			caseSensitive := r.GetMatch().GetCaseSensitive() == nil || r.GetMatch().GetCaseSensitive().GetValue()
+			if m.GetIgnoreUriCase() == caseSensitive {
+				p.add("%s: case_sensitive is %v, but the VirtualService says ignoreUriCase: %v", where, caseSensitive, m.GetIgnoreUriCase())
+			}
+			want := declaredClusters(d)
+			if gotW := weightedClusters(r); !slices.Equal(gotW, want) {
+				p.add("%s: sends to %v, the VirtualService declares %v", where, gotW, want)
+			}
+		}
+	}
+	if i != len(got) {
+		p.add("virtual host %s has %d routes, the VirtualServices declare %d", vh.GetName(), len(got), i)
+	}
+	return p
+}
+
+// headerRoutesFirst: Envoy takes the first matching route, so a route that needs a header (the
+// canary's) after one that needs none would never be taken.
+func headerRoutesFirst(vh *route.VirtualHost) problems {
+	var p problems
+	plain := -1
+	for i, r := range vh.GetRoutes() {
+		switch {
+		case len(r.GetMatch().GetHeaders()) == 0 && plain < 0:
+			plain = i
+		case len(r.GetMatch().GetHeaders()) > 0 && plain >= 0:
+			p.add("route %d (%q) matches on headers but comes after route %d, which matches without", i+1, r.GetName(), plain+1)
+		}
+	}
+	return p
+}
+
+// weighted is a destination cluster with its weight ("" weight for a single cluster).
+type weighted struct {
+	cluster string
+	weight  uint32
+}
+
+func weightedClusters(r *route.Route) []weighted {
+	if c := r.GetRoute().GetCluster(); c != "" {
+		return []weighted{{c, 0}}
+	}
+	var out []weighted
+	for _, c := range r.GetRoute().GetWeightedClusters().GetClusters() {
+		out = append(out, weighted{c.GetName(), c.GetWeight().GetValue()})
+	}
+	return out
+}
+
+func routeClusters(r *route.Route) []string {
+	var out []string
+	for _, w := range weightedClusters(r) {
+		out = append(out, w.cluster)
+	}
+	return out
+}
+
+// declaredClusters is what Istio should make of a route's destinations: one cluster, or the
+// weighted ones (Istio drops a zero weight when there are several).
+func declaredClusters(d declaredRoute) []weighted {
+	dests := d.GetRoute()
+	cluster := func(dst *networking.Destination) string {
+		return fmt.Sprintf("outbound|%d|%s|%s", dst.GetPort().GetNumber(), dst.GetSubset(), qualify(dst.GetHost(), d.namespace))
+	}
+	if len(dests) == 1 {
+		return []weighted{{cluster(dests[0].GetDestination()), 0}}
+	}
+	var out []weighted
+	for _, dst := range dests {
+		if dst.GetWeight() != 0 {
+			out = append(out, weighted{cluster(dst.GetDestination()), uint32(dst.GetWeight())})
+		}
+	}
+	return out
+}
+
+// qualify turns a short Kubernetes service name into the FQDN Istio resolves it to.
+func qualify(host, namespace string) string {
+	if strings.Contains(host, ".") || strings.Contains(host, "*") {
+		return host
+	}
+	return host + "." + namespace + ".svc." + clusterDomain
+}
+
+func virtualHost(rc *route.RouteConfiguration, name string) *route.VirtualHost {
+	for _, vh := range rc.GetVirtualHosts() {
+		if vh.GetName() == name {
+			return vh
+		}
+	}
+	return nil
+}
