@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -44,7 +45,10 @@ type Config struct {
 	MaxNodes                 int
 	DeletionProtection       bool
 
-	IstioVersion          string
+	IstioVersion string
+	// IstioChartRepository is where the base, istiod and gateway charts come from: an HTTP(S) Helm
+	// repository, or an OCI registry path (oci://host/path) that holds the three charts.
+	IstioChartRepository  string
 	InstallIstio          bool
 	OutboundTrafficPolicy string
 
@@ -69,12 +73,15 @@ type Config struct {
 // Defaults of every optional key. Pulumi.yaml declares the same defaults (a test compares them),
 // but the engine applies those only to real runs, so the program applies its own as well.
 const (
-	DefaultZone                  = "europe-west1-b"
-	DefaultClusterName           = "ctmd-cluster"
-	DefaultMachineType           = "e2-standard-4"
-	DefaultMinNodes              = 1
-	DefaultMaxNodes              = 3
-	DefaultIstioVersion          = "1.29.2"
+	DefaultZone         = "europe-west1-b"
+	DefaultClusterName  = "ctmd-cluster"
+	DefaultMachineType  = "e2-standard-4"
+	DefaultMinNodes     = 1
+	DefaultMaxNodes     = 3
+	DefaultIstioVersion = "1.29.2"
+	// DefaultIstioChartRepository is Istio's official Helm repository
+	// (https://istio.io/latest/docs/setup/install/helm/).
+	DefaultIstioChartRepository  = "https://istio-release.storage.googleapis.com/charts"
 	DefaultReplicas              = 2
 	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
 	// OpenControlPlane is the default authorized network: anyone may reach the API server's
@@ -107,6 +114,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		MaxNodes:                 r.integer("maxNodes", DefaultMaxNodes, 1),
 		DeletionProtection:       r.boolean("deletionProtection", false),
 		IstioVersion:             r.matching("istioVersion", DefaultIstioVersion, versionPattern, "an Istio release version", DefaultIstioVersion),
+		IstioChartRepository:     r.chartRepository("istioChartRepository", DefaultIstioChartRepository),
 		InstallIstio:             r.boolean("installIstio", true),
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
 		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
@@ -313,6 +321,27 @@ func (r *reader) secret(key, placeholder string, required bool) *string {
 		return nil
 	}
 	return &v
+}
+
+// chartRepository reads a Helm repository URL (http, https) or an OCI registry path (oci://). A URL
+// with credentials in it is refused without echoing it: the value is plain config, kept unencrypted
+// in the stack file and shown in every preview.
+func (r *reader) chartRepository(key, def string) string {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	fix := scalarFix(key, def)
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || !slices.Contains([]string{"http", "https", "oci"}, u.Scheme) || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		r.invalid(key, v, "an http(s):// Helm repository or an oci:// registry path", fix)
+		return def
+	case u.User != nil:
+		r.fail(fmt.Errorf("invalid config %q: a repository URL must not hold credentials (they would be stored in plain text); set it with pulumi config set %s", Namespace+":"+key, fix))
+		return def
+	}
+	return strings.TrimSuffix(v, "/")
 }
 
 func (r *reader) gcpProject() string {

@@ -61,6 +61,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		m, err := mesh.New(ctx, "istio", mesh.Args{
 			Provider:              target.Provider,
 			Version:               cfg.IstioVersion,
+			ChartRepository:       cfg.IstioChartRepository,
 			OutboundTrafficPolicy: cfg.OutboundTrafficPolicy,
 		})
 		if err != nil {

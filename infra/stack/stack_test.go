@@ -196,6 +196,37 @@ func TestIstioReleases(t *testing.T) {
 	}
 }
 
+// A mirror is used as the Helm repository of all three charts; an OCI registry path becomes each
+// chart's full oci:// reference with no repository, the form the Release resource hands to Helm's
+// registry client.
+func TestIstioChartRepository(t *testing.T) {
+	tests := []struct {
+		repository string
+		chart      map[string]string
+		repo       any
+	}{
+		{"https://charts.mirror.example.com/istio/", map[string]string{"istio-base": "base", "istiod": "istiod", "istio-ingressgateway": "gateway"},
+			"https://charts.mirror.example.com/istio"},
+		{"oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio", map[string]string{
+			"istio-base":           "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/base",
+			"istiod":               "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/istiod",
+			"istio-ingressgateway": "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/gateway",
+		}, nil},
+	}
+	for _, tt := range tests {
+		s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:istioChartRepository": tt.repository}))
+		for release, chart := range tt.chart {
+			inputs := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v3:Release", release).Inputs)
+			if got := mockstack.Get(inputs, "chart"); got != chart {
+				t.Errorf("%s: release %s chart %v, want %s", tt.repository, release, got, chart)
+			}
+			if got := mockstack.Get(inputs, "repositoryOpts.repo"); got != tt.repo {
+				t.Errorf("%s: release %s repositoryOpts.repo %v, want %v", tt.repository, release, got, tt.repo)
+			}
+		}
+	}
+}
+
 func TestApp(t *testing.T) {
 	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:replicas": "3"}))
 	const meta = `"metadata": {"name": "marketdata", "namespace": "ctmd", "labels": {"app": "marketdata"}}`
