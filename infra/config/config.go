@@ -79,9 +79,11 @@ const (
 	DefaultMinNodes     = 1
 	DefaultMaxNodes     = 3
 	DefaultIstioVersion = "1.29.2"
-	// DefaultIstioChartRepository is Istio's official Helm repository
-	// (https://istio.io/latest/docs/setup/install/helm/).
-	DefaultIstioChartRepository  = "https://istio-release.storage.googleapis.com/charts"
+	// DefaultIstioChartRepository is Istio's official Helm repository. From Istio 1.31 on, charts
+	// are published here (OCI: oci://ghcr.io/istio/release/charts) and no longer on
+	// istio-release.storage.googleapis.com, which Istio is switching off
+	// (https://istio.io/latest/news/releases/1.31.x/announcing-1.31/upgrade-notes/).
+	DefaultIstioChartRepository  = "https://blob.istio.io/istio-release/charts"
 	DefaultReplicas              = 2
 	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
 	// OpenControlPlane is the default authorized network: anyone may reach the API server's

@@ -172,7 +172,7 @@ func TestIstioReleases(t *testing.T) {
 	}
 	release := func(name, chart, namespace, values string) string {
 		return `{"name": "` + name + `", "chart": "` + chart + `", "version": "1.28.3", "namespace": "` + namespace + `",
-			"repositoryOpts": {"repo": "https://istio-release.storage.googleapis.com/charts"},
+			"repositoryOpts": {"repo": "https://blob.istio.io/istio-release/charts"},
 			"timeout": 600, "cleanupOnFail": true, "compat": "true", "values": ` + values + `}`
 	}
 	base := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-base", mesh, k8sProvider,
