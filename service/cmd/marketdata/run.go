@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer func() { _ = st.Close(context.Background()) }()
 	if cfg.connString != "" {
-		logger.Info("using MongoDB", "store", "mongodb", "hosts", st.Hosts(), "database", st.Database())
+		st.LogStart()
 	}
 	go st.Run(bg, cfg.healthInterval)
 
