@@ -32,6 +32,9 @@ type Config struct {
 	Info    SystemInfo
 	// CacheTTL is how long currency responses are served from memory before the store is read again.
 	CacheTTL time.Duration
+	// StoreTimeout bounds one read of the store, which concurrent requests share; the database
+	// timeout. Zero means 5s.
+	StoreTimeout time.Duration
 	// ShuttingDown reports that the process is draining, which makes /readyz fail so the load
 	// balancer stops sending traffic before the listener closes. May be nil.
 	ShuttingDown func() bool
@@ -54,7 +57,7 @@ func NewServer(cfg Config) (http.Handler, error) {
 		store:    cfg.Store,
 		log:      cfg.Logger,
 		metrics:  cfg.Metrics,
-		cache:    &currencyCache{store: cfg.Store, ttl: cfg.CacheTTL},
+		cache:    &currencyCache{store: cfg.Store, ttl: cfg.CacheTTL, readTimeout: cfg.StoreTimeout},
 		draining: cfg.ShuttingDown,
 		mux:      http.NewServeMux(),
 	}
@@ -63,6 +66,9 @@ func NewServer(cfg Config) (http.Handler, error) {
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()
+	}
+	if s.cache.readTimeout <= 0 {
+		s.cache.readTimeout = 5 * time.Second
 	}
 	if s.draining == nil {
 		s.draining = func() bool { return false }

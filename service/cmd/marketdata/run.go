@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Logger:       logger,
 		Metrics:      m,
 		CacheTTL:     cfg.cacheTTL,
+		StoreTimeout: cfg.dbTimeout,
 		ShuttingDown: draining.Load,
 		Info: api.SystemInfo{
 			ApplicationName: "marketdata",
