@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +23,7 @@ type representation struct {
 }
 
 func newRepresentation(v any) (representation, error) {
-	body, err := json.Marshal(v)
+	body, err := marshalJSON(v)
 	if err != nil {
 		return representation{}, err
 	}
@@ -38,10 +37,18 @@ func newRepresentation(v any) (representation, error) {
 	}, nil
 }
 
-// currencyJSON is the original service's wire shape: camelCase, no _id.
+// currencyJSON is the original service's wire shape: camelCase, no _id, a missing name is null.
 type currencyJSON struct {
-	Symbol string `json:"symbol"`
-	Name   string `json:"name"`
+	Symbol string  `json:"symbol"`
+	Name   *string `json:"name"`
+}
+
+func newCurrencyJSON(c marketdata.Currency) currencyJSON {
+	j := currencyJSON{Symbol: c.Symbol}
+	if !c.NoName {
+		j.Name = &c.Name
+	}
+	return j
 }
 
 // snapshot is every currency response, built from one read of the store.
@@ -155,7 +162,7 @@ func (c *currencyCache) build(ctx context.Context, generation uint64) (*snapshot
 	s := &snapshot{generation: generation, expires: time.Now().Add(c.ttl), bySymbol: make(map[string]representation, len(currencies))}
 	list := make([]currencyJSON, len(currencies))
 	for i, cur := range currencies {
-		list[i] = currencyJSON{Symbol: cur.Symbol, Name: cur.Name}
+		list[i] = newCurrencyJSON(cur)
 		key := strings.ToUpper(cur.Symbol)
 		if _, dup := s.bySymbol[key]; dup {
 			continue // symbols differing only in case: the first in sort order wins, as a lookup would

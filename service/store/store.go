@@ -211,8 +211,8 @@ func (s *Store) unavailable(op string, err error) error {
 }
 
 type currencyDoc struct {
-	Symbol string `bson:"Symbol"`
-	Name   string `bson:"Name"`
+	Symbol string  `bson:"Symbol"`
+	Name   *string `bson:"Name"` // nil when missing or null
 }
 
 // Currencies returns all currencies sorted by symbol, as the original list endpoint did.
@@ -236,7 +236,10 @@ func (s *Store) Currencies(ctx context.Context) ([]marketdata.Currency, error) {
 	}
 	out := make([]marketdata.Currency, len(docs))
 	for i, d := range docs {
-		out[i] = marketdata.Currency{Symbol: d.Symbol, Name: d.Name}
+		out[i] = marketdata.Currency{Symbol: d.Symbol, NoName: d.Name == nil}
+		if d.Name != nil {
+			out[i].Name = *d.Name
+		}
 	}
 	return out, nil
 }
