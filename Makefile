@@ -34,7 +34,7 @@ test: ## every unit and integration test of the module (service with the race de
 	go test -race -count=1 ./service/...
 	go test -count=1 $$(go list ./... | grep -v '/service')
 
-bench: ## GET /api/v1/currencies under 64 clients on loopback vs a bare net/http handler: req/s, p50, p99, ratio
+bench: ## GET /api/v1/currencies under 64 clients on loopback vs a bare net/http handler (req/s, p50, p99, ratio), then on a stalled store (answered, p99)
 	go test -count=1 -run '^TestLoad$$' -v ./service/api/ -load $(BENCH_DURATION)
 
 lint: lint-go lint-actions ## every linter: Go, the GitHub workflows and the tagged e2e suite
