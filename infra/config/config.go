@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -43,8 +44,17 @@ type Config struct {
 	MinNodes                 int
 	MaxNodes                 int
 	DeletionProtection       bool
+	// NetworkCIDR is the stack's private /16: the subnet, pod and service ranges and the
+	// control plane's /28 are carved from it (infra/gke), so stacks given different blocks never overlap.
+	NetworkCIDR string
+	// RepositoryID is the Artifact Registry repository; ctmd:repositoryId, else ClusterName.
+	RepositoryID  string
+	EgressIPCount int
 
-	IstioVersion          string
+	IstioVersion string
+	// IstioChartRepository is where the base, istiod and gateway charts come from: an HTTP(S) Helm
+	// repository, or an OCI registry path (oci://host/path) that holds the three charts.
+	IstioChartRepository  string
 	InstallIstio          bool
 	OutboundTrafficPolicy string
 
@@ -69,14 +79,21 @@ type Config struct {
 // Defaults of every optional key. Pulumi.yaml declares the same defaults (a test compares them),
 // but the engine applies those only to real runs, so the program applies its own as well.
 const (
-	DefaultZone                  = "europe-west1-b"
-	DefaultClusterName           = "ctmd-cluster"
-	DefaultMachineType           = "e2-standard-4"
-	DefaultMinNodes              = 1
-	DefaultMaxNodes              = 3
-	DefaultIstioVersion          = "1.29.2"
+	DefaultZone         = "europe-west1-b"
+	DefaultClusterName  = "ctmd-cluster"
+	DefaultMachineType  = "e2-standard-4"
+	DefaultMinNodes     = 1
+	DefaultMaxNodes     = 3
+	DefaultIstioVersion = "1.31.1"
+	// DefaultIstioChartRepository is Istio's official Helm repository. From Istio 1.31 on, charts
+	// are published here (OCI: oci://ghcr.io/istio/release/charts) and no longer on
+	// istio-release.storage.googleapis.com, which Istio is switching off
+	// (https://istio.io/latest/news/releases/1.31.x/announcing-1.31/upgrade-notes/).
+	DefaultIstioChartRepository  = "https://blob.istio.io/istio-release/charts"
 	DefaultReplicas              = 2
 	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
+	DefaultNetworkCIDR           = "10.0.0.0/16"
+	DefaultEgressIPCount         = 1
 	// OpenControlPlane is the default authorized network: anyone may reach the API server's
 	// endpoint (they still need Google credentials). Load warns when it is in the list.
 	OpenControlPlane = "0.0.0.0/0"
@@ -88,6 +105,8 @@ var (
 	clusterNamePattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,22}[a-z0-9])?$`)
 	machineTypePattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
 	versionPattern     = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	// An Artifact Registry repository id (lowercase letters, digits, hyphens; at most 63).
+	repositoryIDPattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	// A Docker image reference: registry host with optional port, path, tag and/or digest.
 	imagePattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
 	// A DNS name, optionally a wildcard such as *.abcde.mongodb.net.
@@ -107,11 +126,18 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		MaxNodes:                 r.integer("maxNodes", DefaultMaxNodes, 1),
 		DeletionProtection:       r.boolean("deletionProtection", false),
 		IstioVersion:             r.matching("istioVersion", DefaultIstioVersion, versionPattern, "an Istio release version", DefaultIstioVersion),
+		IstioChartRepository:     r.chartRepository("istioChartRepository", DefaultIstioChartRepository),
 		InstallIstio:             r.boolean("installIstio", true),
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
 		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
 		Replicas:                 r.integer("replicas", DefaultReplicas, 1),
+		NetworkCIDR:              r.networkCIDR("networkCidr"),
+		RepositoryID:             r.matching("repositoryId", "", repositoryIDPattern, "an Artifact Registry repository id (lowercase letters, digits and hyphens, starting with a letter, at most 63)", "ctmd"),
+		EgressIPCount:            r.integer("egressIpCount", DefaultEgressIPCount, 1),
 		MongoHosts:               r.hosts("mongoHosts"),
+	}
+	if c.RepositoryID == "" {
+		c.RepositoryID = c.ClusterName
 	}
 	if c.MaxNodes < c.MinNodes {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
@@ -287,6 +313,25 @@ func (r *reader) cidrs(key string, def []string) []string {
 	return items
 }
 
+// networkCIDR reads a private IPv4 /16: infra/gke carves every range of the stack out of it.
+func (r *reader) networkCIDR(key string) string {
+	v, ok := r.get(key)
+	if !ok {
+		return DefaultNetworkCIDR
+	}
+	ip, block, err := net.ParseCIDR(v)
+	valid := err == nil && ip.To4() != nil && ip.Equal(block.IP) && ip.IsPrivate()
+	if valid {
+		ones, _ := block.Mask.Size()
+		valid = ones == 16
+	}
+	if !valid {
+		r.invalid(key, v, "a private IPv4 /16 such as 10.1.0.0/16, different for each stack of a project", scalarFix(key, "10.1.0.0/16"))
+		return DefaultNetworkCIDR
+	}
+	return v
+}
+
 func (r *reader) hosts(key string) []string {
 	items, _ := r.list(key, nil, "'*.abcde.mongodb.net'")
 	for _, item := range items {
@@ -313,6 +358,27 @@ func (r *reader) secret(key, placeholder string, required bool) *string {
 		return nil
 	}
 	return &v
+}
+
+// chartRepository reads a Helm repository URL (http, https) or an OCI registry path (oci://). A URL
+// with credentials in it is refused without echoing it: the value is plain config, kept unencrypted
+// in the stack file and shown in every preview.
+func (r *reader) chartRepository(key, def string) string {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	fix := scalarFix(key, def)
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || !slices.Contains([]string{"http", "https", "oci"}, u.Scheme) || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		r.invalid(key, v, "an http(s):// Helm repository or an oci:// registry path", fix)
+		return def
+	case u.User != nil:
+		r.fail(fmt.Errorf("invalid config %q: a repository URL must not hold credentials (they would be stored in plain text); set it with pulumi config set %s", Namespace+":"+key, fix))
+		return def
+	}
+	return strings.TrimSuffix(v, "/")
 }
 
 func (r *reader) gcpProject() string {

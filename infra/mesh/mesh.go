@@ -5,6 +5,7 @@ package mesh
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -13,18 +14,20 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// ChartRepo is Istio's official Helm repository.
-const ChartRepo = "https://istio-release.storage.googleapis.com/charts"
-
 // GatewayRelease names the gateway release; the chart derives the Service, its service account
 // (the identity the app admits) and its istio= label from it.
 const GatewayRelease = "istio-ingressgateway"
 
 // Args configures the installation.
 type Args struct {
-	Provider              *kubernetes.Provider
-	Version               string
+	Provider *kubernetes.Provider
+	Version  string
+	// ChartRepository is a Helm repository URL, or an oci:// registry path holding the charts.
+	ChartRepository       string
 	OutboundTrafficPolicy string
+	// LoadBalancerIP, when set, is a reserved address the gateway's LoadBalancer Service takes
+	// (the gateway chart's service.loadBalancerIP); otherwise the cloud picks one.
+	LoadBalancerIP pulumi.StringInput
 }
 
 // Mesh is the Istio component.
@@ -49,14 +52,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}, child...)
 	}
 	release := func(name, chart string, ns *corev1.Namespace, values pulumi.Map, after ...pulumi.Resource) (*helmv3.Release, error) {
+		source := chartSource(args.ChartRepository, chart)
 		return helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
 			// Without an explicit name Pulumi appends a random suffix, and the gateway chart
 			// would derive its labels and service account from that.
 			Name:           pulumi.String(name),
-			Chart:          pulumi.String(chart),
+			Chart:          source.Chart,
 			Version:        pulumi.String(args.Version),
 			Namespace:      ns.Metadata.Name(),
-			RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(ChartRepo)},
+			RepositoryOpts: source.RepositoryOpts,
 			Values:         values,
 			Timeout:        pulumi.Int(600),
 			CleanupOnFail:  pulumi.Bool(true),
@@ -81,9 +85,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
+	service := pulumi.Map{"type": pulumi.String("LoadBalancer")}
+	if args.LoadBalancerIP != nil {
+		service["loadBalancerIP"] = args.LoadBalancerIP
+	}
 	gateway, err := release(GatewayRelease, "gateway", ingress, pulumi.Map{
 		"labels":  pulumi.Map{"istio": pulumi.String("ingressgateway")},
-		"service": pulumi.Map{"type": pulumi.String("LoadBalancer")},
+		"service": service,
 	}, m.Istiod)
 	if err != nil {
 		return nil, err
@@ -103,6 +111,19 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	return m, nil
+}
+
+// chartSource says where one chart comes from. The Release resource takes an OCI chart as a full
+// oci:// reference with no repository (the provider hands it to Helm's registry client), and any
+// other chart as a name within a Helm repository.
+func chartSource(repository, chart string) helmv3.ReleaseArgs {
+	if strings.HasPrefix(repository, "oci://") {
+		return helmv3.ReleaseArgs{Chart: pulumi.String(repository + "/" + chart)}
+	}
+	return helmv3.ReleaseArgs{
+		Chart:          pulumi.String(chart),
+		RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(repository)},
+	}
 }
 
 // loadBalancerAddress is the first ingress address, or "" while none is assigned: a pending
