@@ -74,7 +74,7 @@ lint-actions: ## actionlint the GitHub workflows (pinned in versions.env)
 ## ---- real engine, local cluster, e2e ----
 
 .PHONY: tools cluster-up cluster-down e2e
-tools: ## build the pinned Pulumi CLI, kubernetes plugin, language host and local control plane into ~/.cache/ctmd/tools
+tools: ## build the pinned Pulumi CLI, kubernetes plugin, language host, local control plane and istioctl into ~/.cache/ctmd/tools
 	hack/tools.sh
 
 cluster-up: tools ## start a local Kubernetes control plane on loopback (prints its kubeconfig path)
@@ -96,3 +96,13 @@ lint-e2e: ## go vet of the e2e suite (behind its build tag, so lint-go's go vet 
 .PHONY: meshsim
 meshsim: ## render the program's mesh resources and run them through Istio's routing translation and simulation (test/meshsim)
 	hack/meshsim.sh $(MESHSIM_FLAGS)
+
+# Warning and above fail: a Gateway selecting no pod, a VirtualService naming a missing host or
+# gateway, a subset without pods. ANALYZE_FLAGS adds istioctl flags (e.g. --context, --suppress).
+ANALYZE_NAMESPACES := ctmd istio-ingress
+.PHONY: analyze
+analyze: ## istioctl analyze of the ctmd and istio-ingress namespaces in the current kube context (e.g. GKE after pulumi up); istioctl from make tools, else PATH
+	@PATH="$$(hack/tools.sh path):$$PATH"; command -v istioctl >/dev/null || { echo "no istioctl: run make tools"; exit 1; }; \
+	status=0; for ns in $(ANALYZE_NAMESPACES); do \
+		istioctl analyze --namespace "$$ns" --failure-threshold Warning $(ANALYZE_FLAGS) || status=$$?; \
+	done; exit "$$status"

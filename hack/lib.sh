@@ -24,11 +24,12 @@ PULUMI_KUBERNETES_DIR=$(tool_dir pulumi-resource-kubernetes "v$PULUMI_KUBERNETES
 ETCD_DIR=$(tool_dir etcd "$ETCD_VERSION")
 KUBERNETES_DIR=$(tool_dir kubernetes "$KUBERNETES_VERSION")
 KWOK_DIR=$(tool_dir kwok "$KWOK_VERSION")
+ISTIOCTL_DIR=$(tool_dir istioctl "$ISTIO_CHARTS_MODULE_VERSION")
 
 # The PATH entries that put every pinned tool first. Not the language host's: the CLI finds it
 # through the link tools.sh puts next to the CLI, and would warn about a second copy on PATH.
 tools_path() {
-	printf '%s:%s:%s:%s\n' "$PULUMI_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR"
+	printf '%s:%s:%s:%s:%s\n' "$PULUMI_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR" "$ISTIOCTL_DIR"
 }
 
 # istio_module_dir: download the pinned istio.io/istio module (once; the module cache keeps it) and

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned real-engine toolchain (Pulumi CLI, kubernetes provider plugin, Go language host,
-# etcd, the Kubernetes control plane and kubectl, kwok) from the Go module proxy into
+# etcd, the Kubernetes control plane and kubectl, kwok, istioctl) from the Go module proxy into
 # $CTMD_TOOLS_DIR/<name>-<version>/. Only Go modules are downloaded: every tool is built from source in
 # a throwaway wrapper module outside the repository. A tool whose directory holds the .built marker
 # is skipped; the marker is written last, so an interrupted build is redone. One build at a time:
@@ -154,6 +154,17 @@ build_kwok() {
 		-ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 }
 
+build_istioctl() {
+	wrapper istioctl
+	go mod edit -require="istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"
+	# Built like test/meshsim (default cgo, no -trimpath), so the two share the compiled istiod
+	# packages in the Go build cache: whichever comes second costs about a minute, not five.
+	go build -mod=mod -o "$1/istioctl" \
+		-ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$ISTIO_CHARTS_MODULE_VERSION" \
+		istio.io/istio/istioctl/cmd/istioctl
+	"$1/istioctl" version --remote=false
+}
+
 total=$SECONDS
 # The local cluster's tools come before the provider plugin (the slowest build), so that
 # make cluster-up works as early as possible on a cold machine.
@@ -163,6 +174,8 @@ build etcd "$ETCD_VERSION" "$ETCD_DIR" build_etcd
 build kubernetes "$KUBERNETES_VERSION" "$KUBERNETES_DIR" build_kubernetes
 build kwok "$KWOK_VERSION" "$KWOK_DIR" build_kwok
 build pulumi-resource-kubernetes "v$PULUMI_KUBERNETES_VERSION" "$PULUMI_KUBERNETES_DIR" build_kubernetes_plugin
+# istioctl of the snapshot whose charts the e2e installs: the e2e's `istioctl analyze` and make analyze.
+build istioctl "$ISTIO_CHARTS_MODULE_VERSION" "$ISTIOCTL_DIR" build_istioctl
 # Not a build: the Istio charts the local cluster serves, fetched now so make tools is the one step
 # that needs the module proxy.
 istio_module_dir >/dev/null || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"

@@ -138,6 +138,8 @@ func TestIstioFromRealCharts(t *testing.T) {
 		}
 	})
 	t.Run("app mesh resources", func(t *testing.T) { checkMesh(t, k, "") })
+	t.Run("istioctl analyze after up", func(t *testing.T) { analyzeMesh(t, "up") })
+	t.Run("istioctl analyze catches a broken selector", func(t *testing.T) { checkAnalyzeCatchesBrokenSelector(t, k) })
 
 	t.Run("second up changes nothing", func(t *testing.T) {
 		if _, err := s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out)); err != nil {
@@ -152,6 +154,7 @@ func TestIstioFromRealCharts(t *testing.T) {
 				t.Errorf("second up: %d %s, want only same: %v", n, op, *again.Summary.ResourceChanges)
 			}
 		}
+		analyzeMesh(t, "second up")
 	})
 
 	// Everything the charts made outside the namespaces, so that destroy can be held to it.
