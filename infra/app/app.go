@@ -26,6 +26,10 @@ const (
 	// ingressPrincipal is the identity of the ingress gateway the mesh package installs (its
 	// service account is named after the release), the only caller the app accepts.
 	ingressPrincipal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
+	// RevisionLabel is Istio's namespace label naming the control plane that injects sidecars.
+	RevisionLabel = "istio.io/rev"
+	// RevisionAnnotation names that revision in the pod template, so moving it rolls the pods.
+	RevisionAnnotation = "ctmd.cryptotracker.io/istio-revision"
 )
 
 // Args configures the workload.
@@ -40,6 +44,9 @@ type Args struct {
 	// Mesh is what must exist before pods start (istiod, so they get sidecars) and before the
 	// Istio custom resources are created. Empty when the cluster already runs Istio.
 	Mesh []pulumi.Resource
+	// IstioRevision is the control plane revision the pods use when the stack installs Istio;
+	// empty leaves the choice to the cluster's default injection.
+	IstioRevision string
 }
 
 // App is the marketdata component.
@@ -62,11 +69,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(Namespace), Labels: labels}
 	}
 
+	// A revision label, never beside istio-injection (which would take precedence), picks the
+	// control plane whose injector gives the pods their sidecars.
+	injection := pulumi.StringMap{"istio-injection": pulumi.String("enabled")}
+	var podAnnotations pulumi.StringMap
+	if args.IstioRevision != "" {
+		injection = pulumi.StringMap{RevisionLabel: pulumi.String(args.IstioRevision)}
+		// Sidecars are injected only when a pod is created: naming the revision in the pod
+		// template rolls the pods onto a new control plane when the label moves.
+		podAnnotations = pulumi.StringMap{RevisionAnnotation: pulumi.String(args.IstioRevision)}
+	}
 	ns, err := corev1.NewNamespace(ctx, Namespace, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name:   pulumi.String(Namespace),
-			Labels: pulumi.StringMap{"istio-injection": pulumi.String("enabled")},
-		},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(Namespace), Labels: injection},
 	}, child()...)
 	if err != nil {
 		return nil, err
@@ -94,7 +108,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
-					Labels: pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String("v1")},
+					Labels:      pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String("v1")},
+					Annotations: podAnnotations,
 				},
 				Spec: podSpec(args.Image),
 			},

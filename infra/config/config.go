@@ -46,6 +46,9 @@ type Config struct {
 	DeletionProtection       bool
 
 	IstioVersion string
+	// IstioCanaryVersion, when set, is a second control plane the workloads move to (revision
+	// canary upgrade); empty when no upgrade is under way.
+	IstioCanaryVersion string
 	// IstioChartRepository is where the base, istiod and gateway charts come from: an HTTP(S) Helm
 	// repository, or an OCI registry path (oci://host/path) that holds the three charts.
 	IstioChartRepository  string
@@ -114,12 +117,21 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		MaxNodes:                 r.integer("maxNodes", DefaultMaxNodes, 1),
 		DeletionProtection:       r.boolean("deletionProtection", false),
 		IstioVersion:             r.matching("istioVersion", DefaultIstioVersion, versionPattern, "an Istio release version", DefaultIstioVersion),
+		IstioCanaryVersion:       r.optional("istioCanaryVersion", versionPattern, "an Istio release version", "<next-version>"),
 		IstioChartRepository:     r.chartRepository("istioChartRepository", DefaultIstioChartRepository),
 		InstallIstio:             r.boolean("installIstio", true),
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
 		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
 		Replicas:                 r.integer("replicas", DefaultReplicas, 1),
 		MongoHosts:               r.hosts("mongoHosts"),
+	}
+	if c.IstioCanaryVersion != "" && c.IstioCanaryVersion == c.IstioVersion {
+		r.fail(fmt.Errorf(`invalid config %q value %q: the canary control plane must differ from ctmd:istioVersion (the one in service); to finish an upgrade remove it with pulumi config rm %[1]s`,
+			Namespace+":istioCanaryVersion", c.IstioCanaryVersion))
+	}
+	if c.IstioCanaryVersion != "" && !c.InstallIstio {
+		r.fail(fmt.Errorf(`config %q needs ctmd:installIstio true (the stack upgrades only the Istio it installs): remove it with pulumi config rm %[1]s`,
+			Namespace+":istioCanaryVersion"))
 	}
 	if c.MaxNodes < c.MinNodes {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
@@ -240,6 +252,14 @@ func (r *reader) matching(key, def string, re *regexp.Regexp, want, example stri
 		return def
 	}
 	return v
+}
+
+// optional reads a key whose absence (or the empty default Pulumi.yaml declares) means "off".
+func (r *reader) optional(key string, re *regexp.Regexp, want, example string) string {
+	if v, _ := r.get(key); v == "" {
+		return ""
+	}
+	return r.matching(key, "", re, want, example)
 }
 
 func (r *reader) integer(key string, def, minimum int) int {

@@ -12,7 +12,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
+	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+	"github.com/cryptotracker/ctmd/infra/mesh"
 )
 
 const (
@@ -20,8 +22,15 @@ const (
 	mongoSecret  = "Sup3r-s3cret"
 	project      = "ctmd-dev-123"
 	k8sProvider  = "pulumi:providers:kubernetes::ctmd-cluster"
-	istiodRef    = "kubernetes:helm.sh/v3:Release::istiod"
 	appComponent = "ctmd:app:Marketdata::marketdata"
+)
+
+// defaultRevision is the control plane a stack runs without an upgrade under way; istiodRef is its
+// release, what the workloads wait for.
+var (
+	defaultRevision = mesh.Revision(config.DefaultIstioVersion)
+	istiodName      = "istiod-" + defaultRevision
+	istiodRef       = "kubernetes:helm.sh/v3:Release::" + istiodName
 )
 
 // output is a stack output as the engine would record it.

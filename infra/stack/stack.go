@@ -56,20 +56,21 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	// ingress address is then the existing installation's business and reported empty.
 	var meshDeps []pulumi.Resource
 	ingressIP := pulumi.String("").ToStringOutput()
-	istioVersion := ""
+	istioVersion, istioRevision := "", ""
 	if cfg.InstallIstio {
 		m, err := mesh.New(ctx, "istio", mesh.Args{
 			Provider:              target.Provider,
 			Version:               cfg.IstioVersion,
+			CanaryVersion:         cfg.IstioCanaryVersion,
 			ChartRepository:       cfg.IstioChartRepository,
 			OutboundTrafficPolicy: cfg.OutboundTrafficPolicy,
 		})
 		if err != nil {
 			return nil, err
 		}
-		meshDeps = []pulumi.Resource{m.Istiod}
+		meshDeps = []pulumi.Resource{m.ControlPlane}
 		ingressIP = m.IngressIP
-		istioVersion = cfg.IstioVersion
+		istioVersion, istioRevision = cfg.IstioVersion, m.Revision
 	}
 
 	a, err := app.New(ctx, "marketdata", app.Args{
@@ -79,6 +80,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		MongoConnectionString: cfg.MongoConnectionString,
 		MongoHosts:            cfg.MongoHosts,
 		Mesh:                  meshDeps,
+		IstioRevision:         istioRevision,
 	})
 	if err != nil {
 		return nil, err
@@ -94,6 +96,8 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		return "http://" + ip + "/api/v1/currencies"
 	}).(pulumi.StringOutput)
 	outputs["istioVersion"] = pulumi.String(istioVersion)
+	outputs["istioCanaryVersion"] = pulumi.String(cfg.IstioCanaryVersion)
+	outputs["istioRevision"] = pulumi.String(istioRevision)
 	outputs["namespace"] = a.Namespace
 	return outputs, nil
 }

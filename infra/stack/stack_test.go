@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
 )
 
@@ -176,23 +177,70 @@ func TestIstioReleases(t *testing.T) {
 			"timeout": 600, "cleanupOnFail": true, "compat": "true", "values": ` + values + `}`
 	}
 	base := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-base", mesh, k8sProvider,
-		release("istio-base", "base", "istio-system", `{"defaultRevision": "default"}`))
-	istiod := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istiod", mesh, k8sProvider,
-		release("istiod", "istiod", "istio-system", `{"meshConfig": {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}}`))
+		release("istio-base", "base", "istio-system", `{"defaultRevision": "1-28-3"}`))
+	istiod := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istiod-1-28-3", mesh, k8sProvider,
+		release("istiod-1-28-3", "istiod", "istio-system", `{"revision": "1-28-3", "meshConfig": {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}}`))
 	gateway := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway", mesh, k8sProvider,
-		release("istio-ingressgateway", "gateway", "istio-ingress", `{"labels": {"istio": "ingressgateway"}, "service": {"type": "LoadBalancer"}}`))
+		release("istio-ingressgateway", "gateway", "istio-ingress", `{"labels": {"istio": "ingressgateway"}, "service": {"type": "LoadBalancer"}, "revision": "1-28-3"}`))
 	assertDependsOn(t, base, "kubernetes:core/v1:Namespace::istio-system")
 	assertNotDependsOn(t, base, "kubernetes:helm.sh/v3:Release")
 	assertDependsOn(t, istiod, "kubernetes:helm.sh/v3:Release::istio-base")
-	assertDependsOn(t, gateway, istiodRef, "kubernetes:core/v1:Namespace::istio-ingress")
+	assertDependsOn(t, gateway, "kubernetes:helm.sh/v3:Release::istiod-1-28-3", "kubernetes:core/v1:Namespace::istio-ingress")
+	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-28-3"}) {
+		t.Errorf("releases %v, want one control plane", got)
+	}
 
 	svc := s.Find(t, "kubernetes:core/v1:Service", "istio-ingressgateway")
 	if !svc.Read || svc.ID != "istio-ingress/istio-ingressgateway" || svc.Provider != k8sProvider {
 		t.Errorf("gateway Service lookup: read=%v id=%q provider=%q", svc.Read, svc.ID, svc.Provider)
 	}
 	assertDependsOn(t, svc, "kubernetes:helm.sh/v3:Release::istio-ingressgateway")
-	if s.outputs["istioVersion"].Value != "1.28.3" {
-		t.Errorf("istioVersion output %v", s.outputs["istioVersion"].Value)
+	for key, want := range map[string]string{"istioVersion": "1.28.3", "istioCanaryVersion": "", "istioRevision": "1-28-3"} {
+		if got := s.outputs[key].Value; got != want {
+			t.Errorf("output %s = %v, want %q", key, got, want)
+		}
+	}
+	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
+	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-28-3"}`)
+	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
+	assertJSON(t, "pod template annotations", mockstack.Get(dep, "spec.template.metadata.annotations"),
+		`{"ctmd.cryptotracker.io/istio-revision": "1-28-3"}`)
+}
+
+// A canary upgrade runs both control planes; base takes the new CRDs but keeps the default
+// revision with the control plane in service; the gateway and the app move to the canary.
+func TestIstioCanaryUpgrade(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:istioVersion": "1.29.2", "ctmd:istioCanaryVersion": "1.30.1"}))
+	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-29-2", "istiod-1-30-1"}) {
+		t.Fatalf("releases %v, want both control planes", got)
+	}
+	release := func(name string) map[string]any {
+		return mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v3:Release", name).Inputs)
+	}
+	for name, want := range map[string]struct{ version, values string }{
+		"istio-base":           {"1.30.1", `{"defaultRevision": "1-29-2"}`},
+		"istiod-1-29-2":        {"1.29.2", `{"revision": "1-29-2", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
+		"istiod-1-30-1":        {"1.30.1", `{"revision": "1-30-1", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
+		"istio-ingressgateway": {"1.30.1", `{"labels": {"istio": "ingressgateway"}, "service": {"type": "LoadBalancer"}, "revision": "1-30-1"}`},
+	} {
+		r := release(name)
+		if r["version"] != want.version {
+			t.Errorf("%s chart version %v, want %s", name, r["version"], want.version)
+		}
+		assertJSON(t, name+" values", r["values"], want.values)
+	}
+	canary := "kubernetes:helm.sh/v3:Release::istiod-1-30-1"
+	assertDependsOn(t, s.Find(t, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway"), canary)
+	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), canary)
+	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
+	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-30-1"}`)
+	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
+	assertJSON(t, "pod template annotations", mockstack.Get(dep, "spec.template.metadata.annotations"),
+		`{"ctmd.cryptotracker.io/istio-revision": "1-30-1"}`)
+	for key, want := range map[string]string{"istioVersion": "1.29.2", "istioCanaryVersion": "1.30.1", "istioRevision": "1-30-1"} {
+		if got := s.outputs[key].Value; got != want {
+			t.Errorf("output %s = %v, want %q", key, got, want)
+		}
 	}
 }
 
@@ -205,11 +253,11 @@ func TestIstioChartRepository(t *testing.T) {
 		chart      map[string]string
 		repo       any
 	}{
-		{"https://charts.mirror.example.com/istio/", map[string]string{"istio-base": "base", "istiod": "istiod", "istio-ingressgateway": "gateway"},
+		{"https://charts.mirror.example.com/istio/", map[string]string{"istio-base": "base", istiodName: "istiod", "istio-ingressgateway": "gateway"},
 			"https://charts.mirror.example.com/istio"},
 		{"oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio", map[string]string{
 			"istio-base":           "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/base",
-			"istiod":               "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/istiod",
+			istiodName:             "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/istiod",
 			"istio-ingressgateway": "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/gateway",
 		}, nil},
 	}
@@ -232,7 +280,7 @@ func TestApp(t *testing.T) {
 	const meta = `"metadata": {"name": "marketdata", "namespace": "ctmd", "labels": {"app": "marketdata"}}`
 
 	assertResource(t, s, "kubernetes:core/v1:Namespace", "ctmd", appComponent, k8sProvider,
-		`{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ctmd", "labels": {"istio-injection": "enabled"}}}`)
+		`{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ctmd", "labels": {"istio.io/rev": "`+defaultRevision+`"}}}`)
 	secret := assertResource(t, s, "kubernetes:core/v1:Secret", "ctmd-config", appComponent, k8sProvider, `{
 		"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
 		"metadata": {"name": "ctmd-config", "namespace": "ctmd", "labels": {"app": "marketdata"}},
@@ -249,7 +297,7 @@ func TestApp(t *testing.T) {
 			"selector": {"matchLabels": {"app": "marketdata"}},
 			"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
 			"template": {
-				"metadata": {"labels": {"app": "marketdata", "version": "v1"}},
+				"metadata": {"labels": {"app": "marketdata", "version": "v1"}, "annotations": {"ctmd.cryptotracker.io/istio-revision": "`+defaultRevision+`"}},
 				"spec": {
 					"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
 					"terminationGracePeriodSeconds": 30,
@@ -357,7 +405,9 @@ func TestGKEOutputs(t *testing.T) {
 		"clusterName": {"Value": "ctmd-cluster", "Secret": false},
 		"ingressIp": {"Value": "198.51.100.7", "Secret": false},
 		"url": {"Value": "http://198.51.100.7/api/v1/currencies", "Secret": false},
-		"istioVersion": {"Value": "1.29.2", "Secret": false},
+		"istioVersion": {"Value": "`+config.DefaultIstioVersion+`", "Secret": false},
+		"istioCanaryVersion": {"Value": "", "Secret": false},
+		"istioRevision": {"Value": "`+defaultRevision+`", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false},
 		"imageRepository": {"Value": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd", "Secret": false}
 	}`)
@@ -414,6 +464,8 @@ func TestExistingTarget(t *testing.T) {
 		"ingressIp": {"Value": "", "Secret": false},
 		"url": {"Value": "", "Secret": false},
 		"istioVersion": {"Value": "", "Secret": false},
+		"istioCanaryVersion": {"Value": "", "Secret": false},
+		"istioRevision": {"Value": "", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false}
 	}`)
 }
@@ -436,10 +488,10 @@ func TestExistingTargetWithKubeconfigSecret(t *testing.T) {
 // installIstio on an existing cluster installs the same releases through that cluster's provider.
 func TestExistingTargetInstallsIstio(t *testing.T) {
 	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
-	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod"}) {
+	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", istiodName}) {
 		t.Fatalf("releases %v", got)
 	}
-	if p := s.Find(t, "kubernetes:helm.sh/v3:Release", "istiod").Provider; p != "pulumi:providers:kubernetes::existing" {
+	if p := s.Find(t, "kubernetes:helm.sh/v3:Release", istiodName).Provider; p != "pulumi:providers:kubernetes::existing" {
 		t.Errorf("istiod provider %q", p)
 	}
 	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), istiodRef)
