@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # A local Kubernetes control plane on loopback for the real-engine tests: etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler and kwok (one fake node), built by hack/tools.sh. Istio's
-# CRDs for the kinds ctmd creates come from test/crds (the istio-base chart cannot be fetched offline).
+# kube-controller-manager, kube-scheduler and kwok (one fake node), built by hack/tools.sh, plus a Helm
+# repository on loopback serving Istio's real charts (base, istiod, gateway) from the istio.io/istio
+# module pinned in versions.env, so `pulumi up` installs Istio exactly as it would from Istio's own
+# repository. Those charts are the module commit's (Istio's development branch), packaged under the
+# versions in $CTMD_CHART_VERSIONS (default $ISTIO_VERSION); test/chartrepo says why.
 #
-#   hack/cluster.sh up     start it; prints the kubeconfig path (also written to $CTMD_CLUSTER_DIR/env)
+#   hack/cluster.sh up     start it; prints the kubeconfig path; $CTMD_CLUSTER_DIR/env exports
+#                          KUBECONFIG and CTMD_CHART_REPO (the chart repository's URL)
 #   hack/cluster.sh down   stop every process it started, by PID, and remove its state
 #
 # State (certificates, etcd data, logs, PIDs, kubeconfig) lives in $CTMD_CLUSTER_DIR, by default
@@ -109,6 +113,8 @@ up() {
 	for bin in "$ETCD_DIR/etcd" "$KUBERNETES_DIR/kube-apiserver" "$KWOK_DIR/kwok"; do
 		[[ -x $bin ]] || die "$bin is missing: run make tools (hack/tools.sh) first"
 	done
+	local istio_module
+	istio_module=$(istio_module_dir) || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION (make tools does)"
 	if [[ -f $pids ]]; then
 		die "$state already holds a cluster (run $0 down first)"
 	fi
@@ -119,12 +125,13 @@ up() {
 	chmod 700 "$state"
 	: >"$pids"
 	certificates
-	local etcd_port etcd_peer_port api_port kcm_port sched_port pki=$state/pki
+	local etcd_port etcd_peer_port api_port kcm_port sched_port charts_port pki=$state/pki
 	etcd_port=$(free_port)
 	etcd_peer_port=$(free_port)
 	api_port=$(free_port)
 	kcm_port=$(free_port)
 	sched_port=$(free_port)
+	charts_port=$(free_port)
 	local kubectl=("$KUBERNETES_DIR/kubectl" --kubeconfig "$state/kubeconfig")
 
 	start etcd "$ETCD_DIR/etcd" --name ctmd --data-dir "$state/etcd" \
@@ -133,6 +140,11 @@ up() {
 		--initial-cluster "ctmd=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls "" \
 		--unsafe-no-fsync --log-level warn
 
+	# Admission webhooks are off: istiod's sidecar injector and config validator are webhooks with
+	# failurePolicy Fail, served by istiod's pods, and kwok's pods are fakes that serve nothing, so
+	# with webhooks on every pod in an injected namespace and every Istio resource would be refused.
+	# What the webhooks would do is Istio's own code, not ctmd's; the objects still go through the
+	# API server's schema validation (the base chart's CRDs) and everything else.
 	start kube-apiserver "$KUBERNETES_DIR/kube-apiserver" \
 		--etcd-servers "http://127.0.0.1:$etcd_port" \
 		--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
@@ -141,7 +153,8 @@ up() {
 		--client-ca-file "$pki/ca.crt" --authorization-mode RBAC \
 		--service-account-issuer https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-		--service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type none
+		--service-cluster-ip-range 10.96.0.0/24 --endpoint-reconciler-type none \
+		--disable-admission-plugins MutatingAdmissionWebhook,ValidatingAdmissionWebhook
 	kubeconfig "https://127.0.0.1:$api_port"
 	wait_for "kube-apiserver /readyz" 120 "${kubectl[@]}" get --raw /readyz
 
@@ -163,15 +176,17 @@ up() {
 		--node-ip 127.0.0.1 --cidr 10.244.0.0/16
 
 	"${kubectl[@]}" apply -f "$CTMD_ROOT/test/kwok/node.yaml" >/dev/null
-	"${kubectl[@]}" apply -f "$CTMD_ROOT/test/crds/" >/dev/null
 	wait_for "fake node $node Ready" 120 "${kubectl[@]}" wait --for condition=Ready --timeout 5s "node/$node"
-	wait_for "Istio CRDs established" 60 "${kubectl[@]}" wait --for condition=Established --timeout 5s \
-		-f "$CTMD_ROOT/test/crds/"
+
+	(cd "$CTMD_ROOT" && go build -o "$state/chartrepo" ./test/chartrepo/cmd/chartrepo)
+	start charts "$state/chartrepo" -module "$istio_module" -out "$state/charts" \
+		-listen "127.0.0.1:$charts_port" -versions "${CTMD_CHART_VERSIONS:-$ISTIO_VERSION}"
+	wait_for "Istio chart repository" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$charts_port"
 	# Pods are refused until the service account controller has created their namespace's account.
 	wait_for "default ServiceAccount" 120 "${kubectl[@]}" get serviceaccount default --namespace default
 
-	printf 'export KUBECONFIG=%s\n' "$state/kubeconfig" >"$state/env"
-	log "cluster up in $(fmt_secs $((SECONDS - begin))): API server https://127.0.0.1:$api_port, state in $state"
+	printf 'export KUBECONFIG=%s\nexport CTMD_CHART_REPO=%s\n' "$state/kubeconfig" "http://127.0.0.1:$charts_port" >"$state/env"
+	log "cluster up in $(fmt_secs $((SECONDS - begin))): API server https://127.0.0.1:$api_port, Istio charts http://127.0.0.1:$charts_port, state in $state"
 	echo "$state/kubeconfig"
 }
 

@@ -22,9 +22,19 @@ trap 'exit 130' INT TERM
 mkdir "$CTMD_CLUSTER_DIR/tmp"
 export TMPDIR="$CTMD_CLUSTER_DIR/tmp"
 
+# The Istio upgrade tests need a second chart version: the same charts, labelled one minor up.
+IFS=. read -r major minor _ <<<"$ISTIO_VERSION"
+export ISTIO_E2E_NEXT_VERSION="$major.$((minor + 1)).0"
+export CTMD_CHART_VERSIONS="$ISTIO_VERSION,$ISTIO_E2E_NEXT_VERSION"
+
 start=$SECONDS
-KUBECONFIG=$("$CTMD_ROOT/hack/cluster.sh" up)
-export KUBECONFIG
+"$CTMD_ROOT/hack/cluster.sh" up >/dev/null
+# KUBECONFIG and CTMD_CHART_REPO
+# shellcheck source=/dev/null
+source "$CTMD_CLUSTER_DIR/env"
+export KUBECONFIG CTMD_CHART_REPO
+CTMD_ISTIO_MODULE_DIR=$(istio_module_dir) || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"
+export CTMD_ISTIO_MODULE_DIR ISTIO_CHARTS_MODULE_VERSION ISTIO_VERSION
 log "cluster ready in $(fmt_secs $((SECONDS - start)))"
 
 PATH="$(tools_path):$PATH"

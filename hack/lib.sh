@@ -31,5 +31,15 @@ tools_path() {
 	printf '%s:%s:%s:%s\n' "$PULUMI_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR"
 }
 
+# istio_module_dir: download the pinned istio.io/istio module (once; the module cache keeps it) and
+# print where it was extracted. Outside any go.mod, so the project's requirements never see it.
+istio_module_dir() {
+	local dir
+	dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod GO111MODULE=on go mod download -json "istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION" |
+		sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	[[ -n $dir && -d $dir/manifests/charts ]] || return 1
+	echo "$dir"
+}
+
 # fmt_secs N: "3m14s".
 fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }

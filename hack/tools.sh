@@ -163,6 +163,10 @@ build etcd "$ETCD_VERSION" "$ETCD_DIR" build_etcd
 build kubernetes "$KUBERNETES_VERSION" "$KUBERNETES_DIR" build_kubernetes
 build kwok "$KWOK_VERSION" "$KWOK_DIR" build_kwok
 build pulumi-resource-kubernetes "v$PULUMI_KUBERNETES_VERSION" "$PULUMI_KUBERNETES_DIR" build_kubernetes_plugin
+# Not a build: the Istio charts the local cluster serves, fetched now so make tools is the one step
+# that needs the module proxy.
+istio_module_dir >/dev/null || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"
+log "Istio charts: istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION in the module cache"
 # Pulumi's own releases ship the language hosts next to the CLI, and that is where the CLI looks
 # when PULUMI_IGNORE_AMBIENT_PLUGINS is set (and where it looks first, without a warning, otherwise).
 ln -sfn "$PULUMI_LANGUAGE_GO_DIR/pulumi-language-go" "$PULUMI_DIR/pulumi-language-go"

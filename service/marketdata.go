@@ -11,6 +11,9 @@ import (
 type Currency struct {
 	Symbol string
 	Name   string
+	// NoName is true when the stored document's Name is missing or null, which the original
+	// service answers as "name": null (an empty Name stays "").
+	NoName bool
 }
 
 // SeedCurrencies are the currencies the original service's first migration inserted; schema

@@ -4,6 +4,7 @@ package ci
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -25,6 +26,7 @@ type workflow struct {
 
 type job struct {
 	If          string            `json:"if"`
+	RunsOn      any               `json:"runs-on"`
 	Permissions map[string]string `json:"permissions"`
 	Env         map[string]string `json:"env"`
 	Steps       []step            `json:"steps"`
@@ -32,6 +34,7 @@ type job struct {
 
 type step struct {
 	ID   string            `json:"id"`
+	If   string            `json:"if"`
 	Uses string            `json:"uses"`
 	With map[string]any    `json:"with"`
 	Env  map[string]string `json:"env"`
@@ -92,6 +95,10 @@ func TestPreviewWorkflow(t *testing.T) {
 	}
 	if j.Permissions != nil {
 		t.Errorf("job overrides the workflow permissions: %v", j.Permissions)
+	}
+	// The preview reaches the API server, which admits only ctmd:masterAuthorizedNetworks.
+	if j.RunsOn != previewRunner {
+		t.Errorf("runs-on %v, want %s (a runner allowed by masterAuthorizedNetworks)", j.RunsOn, previewRunner)
 	}
 	if j.Env["PULUMI_ACCESS_TOKEN"] != "${{ secrets.PULUMI_ACCESS_TOKEN }}" ||
 		j.Env["PULUMI_CONFIG_PASSPHRASE"] != "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}" {
@@ -171,8 +178,8 @@ func TestImageWorkflow(t *testing.T) {
 	}
 	last := j.Steps[len(j.Steps)-1]
 	if !strings.Contains(last.Run, `make image push IMAGE="$REPOSITORY:$TAG"`) ||
-		last.Env["REPOSITORY"] != "${{ env.REGISTRY }}/${{ vars.GCP_PROJECT }}/ctmd/marketdata" {
-		t.Errorf("last step must build and push to the ctmd repository: %+v", last)
+		last.Env["REPOSITORY"] != "${{ env.REGISTRY }}/${{ vars.GCP_PROJECT }}/${{ vars.REPOSITORY_ID || 'ctmd-cluster' }}/marketdata" {
+		t.Errorf("last step must build and push to the stack's repository (ctmd:repositoryId, default the cluster name): %+v", last)
 	}
 }
 
@@ -180,7 +187,7 @@ func TestImageWorkflow(t *testing.T) {
 func TestActionsArePinned(t *testing.T) {
 	pinned := regexp.MustCompile(`^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$`)
 	files, err := filepath.Glob(filepath.Join("..", "..", ".github", "workflows", "*.yml"))
-	if err != nil || len(files) != 3 {
+	if err != nil || len(files) != 4 {
 		t.Fatalf("workflows %v, %v", files, err)
 	}
 	for _, f := range files {
@@ -191,6 +198,66 @@ func TestActionsArePinned(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// previewRunner is the runner of every job that talks to the cluster: a repository variable,
+// because hosted runners have no fixed address for masterAuthorizedNetworks to admit.
+const previewRunner = "${{ vars.PREVIEW_RUNNER || 'ubuntu-latest' }}"
+
+// The drift check runs daily, refreshes before previewing, fails on any proposed change, and
+// reports a failure as an issue.
+func TestDriftWorkflow(t *testing.T) {
+	w := load(t, "drift.yml")
+	schedule, _ := w.On["schedule"].([]any)
+	if len(schedule) != 1 || !regexp.MustCompile(`^\d+ \d+ \* \* \*$`).MatchString(toString(schedule[0].(map[string]any)["cron"])) {
+		t.Errorf("drift must run once a day, on: %v", w.On)
+	}
+	wantPerms := map[string]string{"contents": "read", "id-token": "write", "issues": "write"}
+	if !reflect.DeepEqual(w.Permissions, wantPerms) {
+		t.Errorf("permissions %v, want %v", w.Permissions, wantPerms)
+	}
+	j, ok := w.Jobs["drift"]
+	if !ok || len(w.Jobs) != 1 {
+		t.Fatalf("want one job named drift, got %v", w.Jobs)
+	}
+	if j.RunsOn != previewRunner {
+		t.Errorf("runs-on %v, want %s", j.RunsOn, previewRunner)
+	}
+	_, auth := stepUsing(t, j, "google-github-actions/auth")
+	if auth.With["workload_identity_provider"] != "${{ secrets.GCP_WORKLOAD_IDENTITY_PROVIDER }}" {
+		t.Errorf("auth with %v", auth.With)
+	}
+	_, gcloud := stepUsing(t, j, "google-github-actions/setup-gcloud")
+	if toString(gcloud.With["install_components"]) != "gke-gcloud-auth-plugin" {
+		t.Errorf("setup-gcloud with %v", gcloud.With)
+	}
+	pulumiIdx, pulumi := stepUsing(t, j, "pulumi/actions")
+	if pulumi.With["command"] != "preview" || pulumi.With["refresh"] != true || pulumi.With["expect-no-changes"] != true {
+		t.Errorf("pulumi/actions with %v: want preview with refresh and expect-no-changes", pulumi.With)
+	}
+	pinned, err := pins.Version("PULUMI_VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimPrefix(pinned, "v"); pulumi.With["pulumi-version"] != want {
+		t.Errorf("pulumi-version %v, want %s", pulumi.With["pulumi-version"], want)
+	}
+	last := j.Steps[len(j.Steps)-1]
+	if len(j.Steps) != pulumiIdx+2 || last.If != "failure()" || !strings.Contains(last.Run, "gh issue create") ||
+		last.Env["GH_TOKEN"] != "${{ github.token }}" {
+		t.Errorf("the step after the preview must report a failure as an issue: %+v", last)
+	}
+}
+
+// `make image` builds for the nodes' platform whatever the host (an arm64 laptop included).
+func TestMakeImageBuildsForTheNodesPlatform(t *testing.T) {
+	out, err := exec.Command("make", "-s", "-n", "-C", filepath.Join("..", ".."), "image").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n image: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "docker build --platform 'linux/amd64' ") {
+		t.Errorf("make image runs %q, want docker build --platform 'linux/amd64'", out)
 	}
 }
 

@@ -44,6 +44,12 @@ type Config struct {
 	MinNodes                 int
 	MaxNodes                 int
 	DeletionProtection       bool
+	// NetworkCIDR is the stack's private /16: the subnet, pod and service ranges and the
+	// control plane's /28 are carved from it (infra/gke), so stacks given different blocks never overlap.
+	NetworkCIDR string
+	// RepositoryID is the Artifact Registry repository; ctmd:repositoryId, else ClusterName.
+	RepositoryID  string
+	EgressIPCount int
 
 	IstioVersion string
 	// IstioCanaryVersion, when set, is a second control plane the workloads move to (revision
@@ -81,12 +87,16 @@ const (
 	DefaultMachineType  = "e2-standard-4"
 	DefaultMinNodes     = 1
 	DefaultMaxNodes     = 3
-	DefaultIstioVersion = "1.29.2"
-	// DefaultIstioChartRepository is Istio's official Helm repository
-	// (https://istio.io/latest/docs/setup/install/helm/).
-	DefaultIstioChartRepository  = "https://istio-release.storage.googleapis.com/charts"
+	DefaultIstioVersion = "1.31.1"
+	// DefaultIstioChartRepository is Istio's official Helm repository. From Istio 1.31 on, charts
+	// are published here (OCI: oci://ghcr.io/istio/release/charts) and no longer on
+	// istio-release.storage.googleapis.com, which Istio is switching off
+	// (https://istio.io/latest/news/releases/1.31.x/announcing-1.31/upgrade-notes/).
+	DefaultIstioChartRepository  = "https://blob.istio.io/istio-release/charts"
 	DefaultReplicas              = 2
 	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
+	DefaultNetworkCIDR           = "10.0.0.0/16"
+	DefaultEgressIPCount         = 1
 	// OpenControlPlane is the default authorized network: anyone may reach the API server's
 	// endpoint (they still need Google credentials). Load warns when it is in the list.
 	OpenControlPlane = "0.0.0.0/0"
@@ -98,6 +108,8 @@ var (
 	clusterNamePattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,22}[a-z0-9])?$`)
 	machineTypePattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
 	versionPattern     = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	// An Artifact Registry repository id (lowercase letters, digits, hyphens; at most 63).
+	repositoryIDPattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	// A Docker image reference: registry host with optional port, path, tag and/or digest.
 	imagePattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
 	// A DNS name, optionally a wildcard such as *.abcde.mongodb.net.
@@ -123,6 +135,9 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
 		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
 		Replicas:                 r.integer("replicas", DefaultReplicas, 1),
+		NetworkCIDR:              r.networkCIDR("networkCidr"),
+		RepositoryID:             r.matching("repositoryId", "", repositoryIDPattern, "an Artifact Registry repository id (lowercase letters, digits and hyphens, starting with a letter, at most 63)", "ctmd"),
+		EgressIPCount:            r.integer("egressIpCount", DefaultEgressIPCount, 1),
 		MongoHosts:               r.hosts("mongoHosts"),
 	}
 	if c.IstioCanaryVersion != "" && c.IstioCanaryVersion == c.IstioVersion {
@@ -132,6 +147,9 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	if c.IstioCanaryVersion != "" && !c.InstallIstio {
 		r.fail(fmt.Errorf(`config %q needs ctmd:installIstio true (the stack upgrades only the Istio it installs): remove it with pulumi config rm %[1]s`,
 			Namespace+":istioCanaryVersion"))
+	}
+	if c.RepositoryID == "" {
+		c.RepositoryID = c.ClusterName
 	}
 	if c.MaxNodes < c.MinNodes {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
@@ -313,6 +331,25 @@ func (r *reader) cidrs(key string, def []string) []string {
 		}
 	}
 	return items
+}
+
+// networkCIDR reads a private IPv4 /16: infra/gke carves every range of the stack out of it.
+func (r *reader) networkCIDR(key string) string {
+	v, ok := r.get(key)
+	if !ok {
+		return DefaultNetworkCIDR
+	}
+	ip, block, err := net.ParseCIDR(v)
+	valid := err == nil && ip.To4() != nil && ip.Equal(block.IP) && ip.IsPrivate()
+	if valid {
+		ones, _ := block.Mask.Size()
+		valid = ones == 16
+	}
+	if !valid {
+		r.invalid(key, v, "a private IPv4 /16 such as 10.1.0.0/16, different for each stack of a project", scalarFix(key, "10.1.0.0/16"))
+		return DefaultNetworkCIDR
+	}
+	return v
 }
 
 func (r *reader) hosts(key string) []string {

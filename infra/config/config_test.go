@@ -86,6 +86,9 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"minNodes":                 cfg.MinNodes,
 		"maxNodes":                 cfg.MaxNodes,
 		"deletionProtection":       cfg.DeletionProtection,
+		"networkCidr":              cfg.NetworkCIDR,
+		"repositoryId":             "", // derived: the cluster name, checked below
+		"egressIpCount":            cfg.EgressIPCount,
 		"istioVersion":             cfg.IstioVersion,
 		"istioChartRepository":     cfg.IstioChartRepository,
 		"istioCanaryVersion":       cfg.IstioCanaryVersion,
@@ -126,6 +129,9 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 			t.Errorf("%q: Pulumi.yaml default %#v, program default %#v", key, decl.Default, want)
 		}
 	}
+	if gkeCfg.RepositoryID != config.DefaultClusterName {
+		t.Errorf("repository id %q, want the cluster name %s", gkeCfg.RepositoryID, config.DefaultClusterName)
+	}
 	if gkeCfg.Zone != config.DefaultZone || gkeCfg.Region != "europe-west1" {
 		t.Errorf("zone %q region %q, want %s europe-west1", gkeCfg.Zone, gkeCfg.Region, config.DefaultZone)
 	}
@@ -162,6 +168,9 @@ func TestLoadSetValues(t *testing.T) {
 		"ctmd:minNodes":                 "2",
 		"ctmd:maxNodes":                 "5",
 		"ctmd:deletionProtection":       "true",
+		"ctmd:networkCidr":              "172.20.0.0/16",
+		"ctmd:repositoryId":             "images",
+		"ctmd:egressIpCount":            "2",
 		"ctmd:istioVersion":             "1.28.0",
 		"ctmd:istioChartRepository":     "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio-charts/",
 		"ctmd:outboundTrafficPolicy":    "ALLOW_ANY",
@@ -176,6 +185,7 @@ func TestLoadSetValues(t *testing.T) {
 		Target: config.TargetGKE, Project: "ctmd-dev-123", Zone: "us-central1-a", Region: "us-central1",
 		ClusterName: "prod", MasterAuthorizedNetworks: []string{"203.0.113.0/24", "198.51.100.4/32"},
 		MachineType: "n2-standard-8", MinNodes: 2, MaxNodes: 5, DeletionProtection: true,
+		NetworkCIDR: "172.20.0.0/16", RepositoryID: "images", EgressIPCount: 2,
 		IstioVersion: "1.28.0", InstallIstio: true, OutboundTrafficPolicy: "ALLOW_ANY",
 		IstioChartRepository: "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio-charts",
 		Image:                "europe-west1-docker.pkg.dev/p/ctmd/marketdata@sha256:" + strings.Repeat("a", 64),
@@ -275,7 +285,19 @@ func TestLoadErrors(t *testing.T) {
 		{"bad deletionProtection", gke(map[string]string{"ctmd:deletionProtection": "yes"}), []string{secretKey},
 			`invalid config "ctmd:deletionProtection" value "yes": must be true or false; set it with pulumi config set ctmd:deletionProtection false`},
 		{"bad istio version", gke(map[string]string{"ctmd:istioVersion": "latest"}), []string{secretKey},
-			`invalid config "ctmd:istioVersion" value "latest": must be an Istio release version; set it with pulumi config set ctmd:istioVersion 1.29.2`},
+			`invalid config "ctmd:istioVersion" value "latest": must be an Istio release version; set it with pulumi config set ctmd:istioVersion 1.31.1`},
+		{"network not a cidr", gke(map[string]string{"ctmd:networkCidr": "10.1.0.0"}), []string{secretKey},
+			`invalid config "ctmd:networkCidr" value "10.1.0.0": must be a private IPv4 /16 such as 10.1.0.0/16, different for each stack of a project; set it with pulumi config set ctmd:networkCidr 10.1.0.0/16`},
+		{"network not a /16", gke(map[string]string{"ctmd:networkCidr": "10.1.0.0/20"}), []string{secretKey},
+			`invalid config "ctmd:networkCidr" value "10.1.0.0/20": must be a private IPv4 /16`},
+		{"network not private", gke(map[string]string{"ctmd:networkCidr": "8.8.0.0/16"}), []string{secretKey},
+			`invalid config "ctmd:networkCidr" value "8.8.0.0/16": must be a private IPv4 /16`},
+		{"network host bits", gke(map[string]string{"ctmd:networkCidr": "10.1.2.0/16"}), []string{secretKey},
+			`invalid config "ctmd:networkCidr" value "10.1.2.0/16": must be a private IPv4 /16`},
+		{"bad repository id", gke(map[string]string{"ctmd:repositoryId": "My_Repo"}), []string{secretKey},
+			`invalid config "ctmd:repositoryId" value "My_Repo": must be an Artifact Registry repository id (lowercase letters, digits and hyphens, starting with a letter, at most 63); set it with pulumi config set ctmd:repositoryId ctmd`},
+		{"no egress address", gke(map[string]string{"ctmd:egressIpCount": "0"}), []string{secretKey},
+			`invalid config "ctmd:egressIpCount" value "0": must be an integer of at least 1; set it with pulumi config set ctmd:egressIpCount 1`},
 		{"canary version is the one in service", gke(map[string]string{"ctmd:istioVersion": "1.29.2", "ctmd:istioCanaryVersion": "1.29.2"}), []string{secretKey},
 			`invalid config "ctmd:istioCanaryVersion" value "1.29.2": the canary control plane must differ from ctmd:istioVersion (the one in service); to finish an upgrade remove it with pulumi config rm ctmd:istioCanaryVersion`},
 		{"canary version not a version", gke(map[string]string{"ctmd:istioCanaryVersion": "1.30"}), []string{secretKey},
@@ -283,11 +305,11 @@ func TestLoadErrors(t *testing.T) {
 		{"canary without installing istio", existing(map[string]string{"ctmd:installIstio": "false", "ctmd:istioCanaryVersion": "1.30.1"}), []string{secretKey},
 			`config "ctmd:istioCanaryVersion" needs ctmd:installIstio true (the stack upgrades only the Istio it installs): remove it with pulumi config rm ctmd:istioCanaryVersion`},
 		{"chart repository not a URL", gke(map[string]string{"ctmd:istioChartRepository": "istio-release"}), []string{secretKey},
-			`invalid config "ctmd:istioChartRepository" value "istio-release": must be an http(s):// Helm repository or an oci:// registry path; set it with pulumi config set ctmd:istioChartRepository https://istio-release.storage.googleapis.com/charts`},
+			`invalid config "ctmd:istioChartRepository" value "istio-release": must be an http(s):// Helm repository or an oci:// registry path; set it with pulumi config set ctmd:istioChartRepository https://blob.istio.io/istio-release/charts`},
 		{"chart repository scheme", gke(map[string]string{"ctmd:istioChartRepository": "ftp://mirror.example.com/charts"}), []string{secretKey},
 			`invalid config "ctmd:istioChartRepository" value "ftp://mirror.example.com/charts": must be an http(s):// Helm repository or an oci:// registry path`},
 		{"chart repository with credentials", gke(map[string]string{"ctmd:istioChartRepository": "https://bob:s3cr3t-pw@mirror.example.com/charts"}), []string{secretKey},
-			`invalid config "ctmd:istioChartRepository": a repository URL must not hold credentials (they would be stored in plain text); set it with pulumi config set ctmd:istioChartRepository https://istio-release.storage.googleapis.com/charts`},
+			`invalid config "ctmd:istioChartRepository": a repository URL must not hold credentials (they would be stored in plain text); set it with pulumi config set ctmd:istioChartRepository https://blob.istio.io/istio-release/charts`},
 		{"bad installIstio", gke(map[string]string{"ctmd:installIstio": "maybe"}), []string{secretKey},
 			`invalid config "ctmd:installIstio" value "maybe": must be true or false; set it with pulumi config set ctmd:installIstio true`},
 		{"bad outbound policy", gke(map[string]string{"ctmd:outboundTrafficPolicy": "registry_only"}), []string{secretKey},

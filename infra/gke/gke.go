@@ -1,14 +1,12 @@
 // Package gke creates the GKE cluster (private nodes, public endpoint limited to authorized
-// networks), its node pool and node service account, the Cloud NAT and firewall rule private
-// nodes need, the Artifact Registry repository for the image, and a Kubernetes provider for it.
+// networks), its node pool and node service account (gke.go), the stack's own network with its
+// Cloud NAT, static addresses and firewall rule (network.go), the Artifact Registry repository
+// for the image (registry.go), and a Kubernetes provider for the cluster.
 package gke
 
 import (
 	"fmt"
-	"strings"
 
-	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/artifactregistry"
-	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/compute"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/container"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/projects"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/serviceaccount"
@@ -19,31 +17,23 @@ import (
 	"github.com/cryptotracker/ctmd/infra/config"
 )
 
-const (
-	network = "default"
-	// masterCIDR is the control plane's private /28, peered into the VPC.
-	masterCIDR = "172.16.0.0/28"
-	// nodeTag marks the nodes so the webhook firewall rule applies to them alone.
-	nodeTag = "ctmd-node"
-	// RepositoryID is the Artifact Registry repository the image is pushed to.
-	RepositoryID = "ctmd"
-)
-
-// nodeRoles are the only project roles the node service account gets: write logs and metrics,
-// read monitoring, attach resource metadata (Google's minimum for GKE nodes).
-var nodeRoles = []string{
-	"roles/logging.logWriter",
-	"roles/monitoring.metricWriter",
-	"roles/monitoring.viewer",
-	"roles/stackdriver.resourceMetadata.writer",
-}
+// nodeRole is GKE's minimum role for a node service account (logs, metrics, the HPA's
+// performance profile), which replaces the four legacy roles logging.logWriter,
+// monitoring.metricWriter, monitoring.viewer and stackdriver.resourceMetadata.writer
+// (https://cloud.google.com/kubernetes-engine/security/configure-node-service-accounts: "At a minimum, these node service accounts must have the Kubernetes Engine Default Node
+// Service Account (roles/container.defaultNodeServiceAccount) role on your project").
+const nodeRole = "roles/container.defaultNodeServiceAccount"
 
 // GKE is the cluster component.
 type GKE struct {
 	pulumi.ResourceState
 	Cluster *cluster.Cluster
-	// ImageRepository is <region>-docker.pkg.dev/<project>/ctmd, where `make image push` goes.
+	// ImageRepository is <region>-docker.pkg.dev/<project>/<repositoryId>, where `make image push` goes.
 	ImageRepository pulumi.StringOutput
+	// IngressIP is the reserved address the ingress gateway's load balancer takes.
+	IngressIP pulumi.StringOutput
+	// EgressIPs are the reserved addresses the nodes reach the internet (and Atlas) from.
+	EgressIPs pulumi.StringArrayOutput
 }
 
 // New declares the cluster and everything it needs.
@@ -54,20 +44,26 @@ func New(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.Re
 	}
 	parent := pulumi.Parent(g)
 
+	ranges, err := RangesOf(cfg.NetworkCIDR)
+	if err != nil {
+		return nil, err
+	}
 	nodeSA, err := nodeServiceAccount(ctx, cfg, parent)
 	if err != nil {
 		return nil, err
 	}
-	if err := natAndFirewall(ctx, cfg, parent); err != nil {
+	nw, err := newNetwork(ctx, cfg, ranges, parent)
+	if err != nil {
 		return nil, err
 	}
+	g.IngressIP, g.EgressIPs = nw.ingressIP, nw.egressIPs
 	repo, err := repository(ctx, cfg, nodeSA, parent)
 	if err != nil {
 		return nil, err
 	}
 	g.ImageRepository = pulumi.Sprintf("%s-docker.pkg.dev/%s/%s", repo.Location, repo.Project, repo.RepositoryId)
 
-	gkeCluster, err := container.NewCluster(ctx, cfg.ClusterName, clusterArgs(cfg), parent)
+	gkeCluster, err := container.NewCluster(ctx, cfg.ClusterName, clusterArgs(cfg, nw, ranges), parent)
 	if err != nil {
 		return nil, err
 	}
@@ -93,13 +89,15 @@ func New(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.Re
 		"clusterName":     gkeCluster.Name,
 		"kubeconfig":      kubeconfig,
 		"imageRepository": g.ImageRepository,
+		"ingressIp":       g.IngressIP,
+		"egressIps":       g.EgressIPs,
 	}); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-func clusterArgs(cfg *config.Config) *container.ClusterArgs {
+func clusterArgs(cfg *config.Config, nw *network, ranges Ranges) *container.ClusterArgs {
 	authorized := container.ClusterMasterAuthorizedNetworksConfigCidrBlockArray{}
 	for _, cidr := range cfg.MasterAuthorizedNetworks {
 		authorized = append(authorized, container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs{
@@ -108,10 +106,11 @@ func clusterArgs(cfg *config.Config) *container.ClusterArgs {
 		})
 	}
 	return &container.ClusterArgs{
-		Name:     pulumi.String(cfg.ClusterName),
-		Project:  pulumi.String(cfg.Project),
-		Location: pulumi.String(cfg.Zone),
-		Network:  pulumi.String(network),
+		Name:       pulumi.String(cfg.ClusterName),
+		Project:    pulumi.String(cfg.Project),
+		Location:   pulumi.String(cfg.Zone),
+		Network:    nw.vpc.Name,
+		Subnetwork: nw.subnet.Name,
 		// The default pool cannot be configured as the one below; GKE needs one node to start.
 		RemoveDefaultNodePool: pulumi.Bool(true),
 		InitialNodeCount:      pulumi.Int(1),
@@ -123,10 +122,10 @@ func clusterArgs(cfg *config.Config) *container.ClusterArgs {
 		EnableShieldedNodes: pulumi.Bool(true),
 		EnableLegacyAbac:    pulumi.Bool(false),
 		NetworkingMode:      pulumi.String("VPC_NATIVE"),
-		// Empty ranges: GKE picks pod and service ranges of these sizes.
+		// The subnet's own secondary ranges, so pod and service addresses are the stack's.
 		IpAllocationPolicy: &container.ClusterIpAllocationPolicyArgs{
-			ClusterIpv4CidrBlock:  pulumi.String("/17"),
-			ServicesIpv4CidrBlock: pulumi.String("/22"),
+			ClusterSecondaryRangeName:  pulumi.String(nw.podsRange),
+			ServicesSecondaryRangeName: pulumi.String(nw.servicesRange),
 		},
 		DatapathProvider: pulumi.String("ADVANCED_DATAPATH"),
 		MasterAuth: &container.ClusterMasterAuthArgs{
@@ -137,7 +136,7 @@ func clusterArgs(cfg *config.Config) *container.ClusterArgs {
 		PrivateClusterConfig: &container.ClusterPrivateClusterConfigArgs{
 			EnablePrivateNodes:    pulumi.Bool(true),
 			EnablePrivateEndpoint: pulumi.Bool(false),
-			MasterIpv4CidrBlock:   pulumi.String(masterCIDR),
+			MasterIpv4CidrBlock:   pulumi.String(ranges.Master),
 		},
 		MasterAuthorizedNetworksConfig: &container.ClusterMasterAuthorizedNetworksConfigArgs{
 			CidrBlocks: authorized,
@@ -202,78 +201,12 @@ func nodeServiceAccount(ctx *pulumi.Context, cfg *config.Config, parent pulumi.R
 	if err != nil {
 		return nil, err
 	}
-	for _, role := range nodeRoles {
-		if _, err := projects.NewIAMMember(ctx, cfg.ClusterName+"-nodes-"+strings.TrimPrefix(role, "roles/"), &projects.IAMMemberArgs{
-			Project: pulumi.String(cfg.Project),
-			Role:    pulumi.String(role),
-			Member:  sa.Member,
-		}, parent); err != nil {
-			return nil, err
-		}
-	}
-	return sa, nil
-}
-
-// natAndFirewall gives the private nodes a way out (they pull Istio's images from docker.io and
-// gcr.io) and lets the control plane reach istiod's admission webhook, which GKE's default
-// master-to-node rule (443, 10250) does not cover.
-func natAndFirewall(ctx *pulumi.Context, cfg *config.Config, parent pulumi.ResourceOption) error {
-	router, err := compute.NewRouter(ctx, cfg.ClusterName+"-router", &compute.RouterArgs{
-		Name:    pulumi.String(cfg.ClusterName + "-router"),
+	if _, err := projects.NewIAMMember(ctx, cfg.ClusterName+"-nodes-defaultNodeServiceAccount", &projects.IAMMemberArgs{
 		Project: pulumi.String(cfg.Project),
-		Region:  pulumi.String(cfg.Region),
-		Network: pulumi.String(network),
-	}, parent)
-	if err != nil {
-		return err
-	}
-	if _, err := compute.NewRouterNat(ctx, cfg.ClusterName+"-nat", &compute.RouterNatArgs{
-		Name:                          pulumi.String(cfg.ClusterName + "-nat"),
-		Project:                       pulumi.String(cfg.Project),
-		Region:                        router.Region,
-		Router:                        router.Name,
-		NatIpAllocateOption:           pulumi.String("AUTO_ONLY"),
-		SourceSubnetworkIpRangesToNat: pulumi.String("ALL_SUBNETWORKS_ALL_IP_RANGES"),
-		LogConfig: &compute.RouterNatLogConfigArgs{
-			Enable: pulumi.Bool(true),
-			Filter: pulumi.String("ERRORS_ONLY"),
-		},
+		Role:    pulumi.String(nodeRole),
+		Member:  sa.Member,
 	}, parent); err != nil {
-		return err
-	}
-	_, err = compute.NewFirewall(ctx, cfg.ClusterName+"-istio-webhook", &compute.FirewallArgs{
-		Name:         pulumi.String(cfg.ClusterName + "-istio-webhook"),
-		Project:      pulumi.String(cfg.Project),
-		Network:      pulumi.String(network),
-		Direction:    pulumi.String("INGRESS"),
-		SourceRanges: pulumi.StringArray{pulumi.String(masterCIDR)},
-		TargetTags:   pulumi.StringArray{pulumi.String(nodeTag)},
-		Allows: compute.FirewallAllowArray{&compute.FirewallAllowArgs{
-			Protocol: pulumi.String("tcp"),
-			Ports:    pulumi.StringArray{pulumi.String("15017")},
-		}},
-	}, parent)
-	return err
-}
-
-// repository is where the marketdata image lives; the nodes may pull from it.
-func repository(ctx *pulumi.Context, cfg *config.Config, nodeSA *serviceaccount.Account, parent pulumi.ResourceOption) (*artifactregistry.Repository, error) {
-	repo, err := artifactregistry.NewRepository(ctx, RepositoryID, &artifactregistry.RepositoryArgs{
-		Project:      pulumi.String(cfg.Project),
-		Location:     pulumi.String(cfg.Region),
-		RepositoryId: pulumi.String(RepositoryID),
-		Format:       pulumi.String("DOCKER"),
-		Description:  pulumi.String("marketdata images"),
-	}, parent)
-	if err != nil {
 		return nil, err
 	}
-	_, err = artifactregistry.NewRepositoryIamMember(ctx, RepositoryID+"-node-reader", &artifactregistry.RepositoryIamMemberArgs{
-		Project:    repo.Project,
-		Location:   repo.Location,
-		Repository: repo.Name,
-		Role:       pulumi.String("roles/artifactregistry.reader"),
-		Member:     nodeSA.Member,
-	}, parent)
-	return repo, err
+	return sa, nil
 }

@@ -32,6 +32,9 @@ type Args struct {
 	// ChartRepository is a Helm repository URL, or an oci:// registry path holding the charts.
 	ChartRepository       string
 	OutboundTrafficPolicy string
+	// LoadBalancerIP, when set, is a reserved address the gateway's LoadBalancer Service takes
+	// (the gateway chart's service.loadBalancerIP); otherwise the cloud picks one.
+	LoadBalancerIP pulumi.StringInput
 }
 
 // Mesh is the Istio component.
@@ -110,10 +113,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
+	service := pulumi.Map{"type": pulumi.String("LoadBalancer")}
+	if args.LoadBalancerIP != nil {
+		service["loadBalancerIP"] = args.LoadBalancerIP
+	}
 	// The gateway is a workload of the active revision: its pods carry istio.io/rev and move with it.
 	gateway, err := release(GatewayRelease, "gateway", active, ingress, pulumi.Map{
 		"labels":   pulumi.Map{"istio": pulumi.String("ingressgateway")},
-		"service":  pulumi.Map{"type": pulumi.String("LoadBalancer")},
+		"service":  service,
 		"revision": pulumi.String(m.Revision),
 	}, m.ControlPlane)
 	if err != nil {

@@ -35,6 +35,9 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 
 	var target *cluster.Cluster
 	image := pulumi.String(cfg.Image).ToStringOutput()
+	// On GKE the gateway takes a reserved address, known without reading the cluster back; nil
+	// elsewhere, where the gateway's Service is read for its address.
+	var reservedIngressIP pulumi.StringInput
 	switch cfg.Target {
 	case config.TargetGKE:
 		g, err := gke.New(ctx, "gke", cfg)
@@ -43,6 +46,8 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		}
 		target = g.Cluster
 		outputs["imageRepository"] = g.ImageRepository
+		outputs["egressIps"] = g.EgressIPs
+		reservedIngressIP = g.IngressIP
 		if cfg.Image == "" {
 			image = pulumi.Sprintf("%s/marketdata:latest", g.ImageRepository)
 		}
@@ -64,12 +69,16 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 			CanaryVersion:         cfg.IstioCanaryVersion,
 			ChartRepository:       cfg.IstioChartRepository,
 			OutboundTrafficPolicy: cfg.OutboundTrafficPolicy,
+			LoadBalancerIP:        reservedIngressIP,
 		})
 		if err != nil {
 			return nil, err
 		}
 		meshDeps = []pulumi.Resource{m.ControlPlane}
 		ingressIP = m.IngressIP
+		if reservedIngressIP != nil {
+			ingressIP = reservedIngressIP.ToStringOutput()
+		}
 		istioVersion, istioRevision = cfg.IstioVersion, m.Revision
 	}
 

@@ -19,16 +19,17 @@ func TestGKECluster(t *testing.T) {
 	const member = "serviceAccount:ctmd-cluster-nodes@ctmd-dev-123.iam.gserviceaccount.com"
 
 	assertResource(t, s, "gcp:container/cluster:Cluster", "ctmd-cluster", gkeComponent, "", `{
-		"name": "ctmd-cluster", "project": "ctmd-dev-123", "location": "europe-west1-b", "network": "default",
+		"name": "ctmd-cluster", "project": "ctmd-dev-123", "location": "europe-west1-b",
+		"network": "ctmd-cluster-vpc", "subnetwork": "ctmd-cluster-subnet",
 		"removeDefaultNodePool": true, "initialNodeCount": 1, "deletionProtection": false,
 		"releaseChannel": {"channel": "REGULAR"},
 		"workloadIdentityConfig": {"workloadPool": "ctmd-dev-123.svc.id.goog"},
 		"enableShieldedNodes": true, "enableLegacyAbac": false,
 		"networkingMode": "VPC_NATIVE",
-		"ipAllocationPolicy": {"clusterIpv4CidrBlock": "/17", "servicesIpv4CidrBlock": "/22"},
+		"ipAllocationPolicy": {"clusterSecondaryRangeName": "ctmd-cluster-pods", "servicesSecondaryRangeName": "ctmd-cluster-services"},
 		"datapathProvider": "ADVANCED_DATAPATH",
 		"masterAuth": {"clientCertificateConfig": {"issueClientCertificate": false}},
-		"privateClusterConfig": {"enablePrivateNodes": true, "enablePrivateEndpoint": false, "masterIpv4CidrBlock": "172.16.0.0/28"},
+		"privateClusterConfig": {"enablePrivateNodes": true, "enablePrivateEndpoint": false, "masterIpv4CidrBlock": "10.0.8.0/28"},
 		"masterAuthorizedNetworksConfig": {"cidrBlocks": [{"cidrBlock": "0.0.0.0/0", "displayName": "0.0.0.0/0"}]},
 		"loggingConfig": {"enableComponents": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
 		"monitoringConfig": {"enableComponents": ["SYSTEM_COMPONENTS"], "managedPrometheus": {"enabled": true}}
@@ -54,35 +55,53 @@ func TestGKECluster(t *testing.T) {
 
 	assertResource(t, s, "gcp:serviceaccount/account:Account", "ctmd-cluster-nodes", gkeComponent, "",
 		`{"accountId": "ctmd-cluster-nodes", "displayName": "GKE nodes of ctmd-cluster", "project": "ctmd-dev-123"}`)
-	roles := []string{"logging.logWriter", "monitoring.metricWriter", "monitoring.viewer", "stackdriver.resourceMetadata.writer"}
-	if got := s.OfType("gcp:projects/iAMMember:IAMMember"); !slices.Equal(got, []string{
-		"ctmd-cluster-nodes-logging.logWriter", "ctmd-cluster-nodes-monitoring.metricWriter",
-		"ctmd-cluster-nodes-monitoring.viewer", "ctmd-cluster-nodes-stackdriver.resourceMetadata.writer",
-	}) {
-		t.Errorf("project IAM members %v: the node service account must hold exactly %v", got, roles)
+	// GKE's minimum node role, nothing more (the legacy four are what it replaces).
+	if got := s.OfType("gcp:projects/iAMMember:IAMMember"); !slices.Equal(got, []string{"ctmd-cluster-nodes-defaultNodeServiceAccount"}) {
+		t.Errorf("project IAM members %v: the node service account must hold only roles/container.defaultNodeServiceAccount", got)
 	}
-	for _, role := range roles {
-		assertResource(t, s, "gcp:projects/iAMMember:IAMMember", "ctmd-cluster-nodes-"+role, gkeComponent, "",
-			`{"project": "ctmd-dev-123", "role": "roles/`+role+`", "member": "`+member+`"}`)
-	}
+	assertResource(t, s, "gcp:projects/iAMMember:IAMMember", "ctmd-cluster-nodes-defaultNodeServiceAccount", gkeComponent, "",
+		`{"project": "ctmd-dev-123", "role": "roles/container.defaultNodeServiceAccount", "member": "`+member+`"}`)
 
+	assertResource(t, s, "gcp:compute/network:Network", "ctmd-cluster-vpc", gkeComponent, "",
+		`{"name": "ctmd-cluster-vpc", "project": "ctmd-dev-123", "autoCreateSubnetworks": false, "routingMode": "REGIONAL"}`)
+	assertResource(t, s, "gcp:compute/subnetwork:Subnetwork", "ctmd-cluster-subnet", gkeComponent, "", `{
+		"name": "ctmd-cluster-subnet", "project": "ctmd-dev-123", "region": "europe-west1", "network": "ctmd-cluster-vpc",
+		"ipCidrRange": "10.0.0.0/22", "privateIpGoogleAccess": true,
+		"secondaryIpRanges": [
+			{"rangeName": "ctmd-cluster-pods", "ipCidrRange": "10.0.128.0/17"},
+			{"rangeName": "ctmd-cluster-services", "ipCidrRange": "10.0.4.0/22"}
+		]
+	}`)
+	for name, description := range map[string]string{
+		"ctmd-cluster-egress-0": "Cloud NAT of ctmd-cluster: add to the MongoDB Atlas IP access list",
+		"ctmd-cluster-ingress":  "Istio ingress gateway of ctmd-cluster",
+	} {
+		assertResource(t, s, "gcp:compute/address:Address", name, gkeComponent, "", `{
+			"name": "`+name+`", "project": "ctmd-dev-123", "region": "europe-west1",
+			"addressType": "EXTERNAL", "networkTier": "PREMIUM", "description": "`+description+`"}`)
+	}
 	assertResource(t, s, "gcp:compute/router:Router", "ctmd-cluster-router", gkeComponent, "",
-		`{"name": "ctmd-cluster-router", "network": "default", "project": "ctmd-dev-123", "region": "europe-west1"}`)
-	assertResource(t, s, "gcp:compute/routerNat:RouterNat", "ctmd-cluster-nat", gkeComponent, "", `{
+		`{"name": "ctmd-cluster-router", "network": "ctmd-cluster-vpc", "project": "ctmd-dev-123", "region": "europe-west1"}`)
+	// The nodes leave only through the reserved address, and only this stack's subnet is translated.
+	nat := assertResource(t, s, "gcp:compute/routerNat:RouterNat", "ctmd-cluster-nat", gkeComponent, "", `{
 		"name": "ctmd-cluster-nat", "project": "ctmd-dev-123", "region": "europe-west1", "router": "ctmd-cluster-router",
-		"natIpAllocateOption": "AUTO_ONLY", "sourceSubnetworkIpRangesToNat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
+		"natIpAllocateOption": "MANUAL_ONLY",
+		"natIps": ["https://www.googleapis.com/compute/v1/projects/ctmd-dev-123/regions/europe-west1/addresses/ctmd-cluster-egress-0"],
+		"sourceSubnetworkIpRangesToNat": "LIST_OF_SUBNETWORKS",
+		"subnetworks": [{"name": "ctmd-cluster-subnet", "sourceIpRangesToNats": ["ALL_IP_RANGES"]}],
 		"logConfig": {"enable": true, "filter": "ERRORS_ONLY"}
 	}`)
+	assertDependsOn(t, nat, "gcp:compute/address:Address::ctmd-cluster-egress-0", "gcp:compute/subnetwork:Subnetwork::ctmd-cluster-subnet")
 	assertResource(t, s, "gcp:compute/firewall:Firewall", "ctmd-cluster-istio-webhook", gkeComponent, "", `{
-		"name": "ctmd-cluster-istio-webhook", "project": "ctmd-dev-123", "network": "default", "direction": "INGRESS",
-		"sourceRanges": ["172.16.0.0/28"], "targetTags": ["ctmd-node"],
+		"name": "ctmd-cluster-istio-webhook", "project": "ctmd-dev-123", "network": "ctmd-cluster-vpc", "direction": "INGRESS",
+		"sourceRanges": ["10.0.8.0/28"], "targetTags": ["ctmd-node"],
 		"allows": [{"protocol": "tcp", "ports": ["15017"]}]
 	}`)
-	assertResource(t, s, "gcp:artifactregistry/repository:Repository", "ctmd", gkeComponent, "",
-		`{"repositoryId": "ctmd", "location": "europe-west1", "format": "DOCKER", "project": "ctmd-dev-123", "description": "marketdata images"}`)
-	reader := assertResource(t, s, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "ctmd-node-reader", gkeComponent, "",
-		`{"repository": "ctmd", "location": "europe-west1", "project": "ctmd-dev-123", "role": "roles/artifactregistry.reader", "member": "`+member+`"}`)
-	assertDependsOn(t, reader, "gcp:artifactregistry/repository:Repository::ctmd")
+	assertResource(t, s, "gcp:artifactregistry/repository:Repository", "ctmd-cluster", gkeComponent, "",
+		`{"repositoryId": "ctmd-cluster", "location": "europe-west1", "format": "DOCKER", "project": "ctmd-dev-123", "description": "marketdata images"}`)
+	reader := assertResource(t, s, "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember", "ctmd-cluster-node-reader", gkeComponent, "",
+		`{"repository": "ctmd-cluster", "location": "europe-west1", "project": "ctmd-dev-123", "role": "roles/artifactregistry.reader", "member": "`+member+`"}`)
+	assertDependsOn(t, reader, "gcp:artifactregistry/repository:Repository::ctmd-cluster")
 
 	provider := assertResource(t, s, "pulumi:providers:kubernetes", "ctmd-cluster", gkeComponent, "", `{"kubeconfig": `+jsonString(t, `apiVersion: v1
 clusters:
@@ -114,7 +133,7 @@ users:
 
 	// The default image lives in the repository the stack creates.
 	dep := s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata")
-	if got := mockstack.Get(mockstack.Plain(dep.Inputs), "spec.template.spec.containers.0.image"); got != "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd/marketdata:latest" {
+	if got := mockstack.Get(mockstack.Plain(dep.Inputs), "spec.template.spec.containers.0.image"); got != "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:latest" {
 		t.Errorf("default image %v", got)
 	}
 }
@@ -152,7 +171,7 @@ func TestGKEConfigReachesResources(t *testing.T) {
 			t.Errorf("node pool %s = %v, want %v", path, got, want)
 		}
 	}
-	if got := mockstack.Get(mockstack.Plain(s.Find(t, "gcp:artifactregistry/repository:Repository", "ctmd").Inputs), "location"); got != "us-east1" {
+	if got := mockstack.Get(mockstack.Plain(s.Find(t, "gcp:artifactregistry/repository:Repository", "prod").Inputs), "location"); got != "us-east1" {
 		t.Errorf("repository location %v", got)
 	}
 	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
@@ -173,19 +192,21 @@ func TestIstioReleases(t *testing.T) {
 	}
 	release := func(name, chart, namespace, values string) string {
 		return `{"name": "` + name + `", "chart": "` + chart + `", "version": "1.28.3", "namespace": "` + namespace + `",
-			"repositoryOpts": {"repo": "https://istio-release.storage.googleapis.com/charts"},
+			"repositoryOpts": {"repo": "https://blob.istio.io/istio-release/charts"},
 			"timeout": 600, "cleanupOnFail": true, "compat": "true", "values": ` + values + `}`
 	}
 	base := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-base", mesh, k8sProvider,
 		release("istio-base", "base", "istio-system", `{"defaultRevision": "1-28-3"}`))
 	istiod := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istiod-1-28-3", mesh, k8sProvider,
 		release("istiod-1-28-3", "istiod", "istio-system", `{"revision": "1-28-3", "meshConfig": {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}}`))
+	// On GKE the gateway's load balancer takes the stack's reserved address.
 	gateway := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway", mesh, k8sProvider,
-		release("istio-ingressgateway", "gateway", "istio-ingress", `{"labels": {"istio": "ingressgateway"}, "service": {"type": "LoadBalancer"}, "revision": "1-28-3"}`))
+		release("istio-ingressgateway", "gateway", "istio-ingress", `{"labels": {"istio": "ingressgateway"}, "revision": "1-28-3",
+			"service": {"type": "LoadBalancer", "loadBalancerIP": "`+mockstack.AddressFor("ctmd-cluster-ingress")+`"}}`))
 	assertDependsOn(t, base, "kubernetes:core/v1:Namespace::istio-system")
 	assertNotDependsOn(t, base, "kubernetes:helm.sh/v3:Release")
 	assertDependsOn(t, istiod, "kubernetes:helm.sh/v3:Release::istio-base")
-	assertDependsOn(t, gateway, "kubernetes:helm.sh/v3:Release::istiod-1-28-3", "kubernetes:core/v1:Namespace::istio-ingress")
+	assertDependsOn(t, gateway, "kubernetes:helm.sh/v3:Release::istiod-1-28-3", "kubernetes:core/v1:Namespace::istio-ingress", "gcp:compute/address:Address::ctmd-cluster-ingress")
 	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-28-3"}) {
 		t.Errorf("releases %v, want one control plane", got)
 	}
@@ -218,10 +239,11 @@ func TestIstioCanaryUpgrade(t *testing.T) {
 		return mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v3:Release", name).Inputs)
 	}
 	for name, want := range map[string]struct{ version, values string }{
-		"istio-base":           {"1.30.1", `{"defaultRevision": "1-29-2"}`},
-		"istiod-1-29-2":        {"1.29.2", `{"revision": "1-29-2", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
-		"istiod-1-30-1":        {"1.30.1", `{"revision": "1-30-1", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
-		"istio-ingressgateway": {"1.30.1", `{"labels": {"istio": "ingressgateway"}, "service": {"type": "LoadBalancer"}, "revision": "1-30-1"}`},
+		"istio-base":    {"1.30.1", `{"defaultRevision": "1-29-2"}`},
+		"istiod-1-29-2": {"1.29.2", `{"revision": "1-29-2", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
+		"istiod-1-30-1": {"1.30.1", `{"revision": "1-30-1", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
+		"istio-ingressgateway": {"1.30.1", `{"labels": {"istio": "ingressgateway"}, "revision": "1-30-1",
+			"service": {"type": "LoadBalancer", "loadBalancerIP": "` + mockstack.AddressFor("ctmd-cluster-ingress") + `"}}`},
 	} {
 		r := release(name)
 		if r["version"] != want.version {
@@ -305,7 +327,7 @@ func TestApp(t *testing.T) {
 						"whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": "marketdata"}}}],
 					"containers": [{
 						"name": "marketdata",
-						"image": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd/marketdata:latest",
+						"image": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:latest",
 						"ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
 						"env": [{"name": "MongoDB__ConnectionString",
 							"valueFrom": {"secretKeyRef": {"name": "ctmd-config", "key": "MongoDB__ConnectionString"}}}],
@@ -399,18 +421,26 @@ func TestServiceEntryWithMongoHosts(t *testing.T) {
 	}`)
 }
 
+// The addresses are the reserved ones: the ingress address is known without reading the
+// gateway's Service, and the egress addresses are what Atlas must admit.
 func TestGKEOutputs(t *testing.T) {
-	s := mustDeploy(t, gkeConfig(nil))
+	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:egressIpCount": "2"}))
+	ingress := mockstack.AddressFor("ctmd-cluster-ingress")
 	assertOutputs(t, s, "command: gke-gcloud-auth-plugin", `{
 		"clusterName": {"Value": "ctmd-cluster", "Secret": false},
-		"ingressIp": {"Value": "198.51.100.7", "Secret": false},
-		"url": {"Value": "http://198.51.100.7/api/v1/currencies", "Secret": false},
+		"ingressIp": {"Value": "`+ingress+`", "Secret": false},
+		"url": {"Value": "http://`+ingress+`/api/v1/currencies", "Secret": false},
+		"egressIps": {"Value": ["`+mockstack.AddressFor("ctmd-cluster-egress-0")+`", "`+mockstack.AddressFor("ctmd-cluster-egress-1")+`"], "Secret": false},
 		"istioVersion": {"Value": "`+config.DefaultIstioVersion+`", "Secret": false},
 		"istioCanaryVersion": {"Value": "", "Secret": false},
 		"istioRevision": {"Value": "`+defaultRevision+`", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false},
-		"imageRepository": {"Value": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd", "Secret": false}
+		"imageRepository": {"Value": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster", "Secret": false}
 	}`)
+	nat := mockstack.Plain(s.Find(t, "gcp:compute/routerNat:RouterNat", "ctmd-cluster-nat").Inputs)
+	if got := mockstack.Get(nat, "natIps.1"); got != "https://www.googleapis.com/compute/v1/projects/ctmd-dev-123/regions/europe-west1/addresses/ctmd-cluster-egress-1" {
+		t.Errorf("second NAT address %v", got)
+	}
 }
 
 // An existing cluster gets no GCP resource, no Helm release, and an app that waits for neither.

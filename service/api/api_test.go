@@ -70,7 +70,7 @@ func newFixture(t testing.TB, cacheTTL time.Duration) *fixture {
 		Metrics:      metrics.New(),
 		CacheTTL:     cacheTTL,
 		ShuttingDown: f.draining.Load,
-		Info:         api.SystemInfo{ApplicationName: "marketdata", EnvironmentName: "Staging", Version: "1.2.3", ServerURLs: "http://+:8080"},
+		Info:         api.SystemInfo{ApplicationName: "marketdata", EnvironmentName: "Staging", ContentRootPath: "/srv/app", Version: "1.2.3", ServerURLs: "http://+:8080"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,8 @@ func TestOriginalRoutesAreByteExact(t *testing.T) {
 		t.Errorf("Content-Type %q", ct)
 	}
 	r = f.do(t, "GET", "/api/systeminfo")
-	want := `{"applicationName":"marketdata","environmentName":"Staging","version":"1.2.3","serverUrls":"http://+:8080"}`
+	// The original's four keys in its order, then ours.
+	want := `{"applicationName":"marketdata","environmentName":"Staging","contentRootPath":"/srv/app","serverUrls":"http://+:8080","version":"1.2.3"}`
 	if r.Status != 200 || r.Body != want {
 		t.Errorf("GET /api/systeminfo = %d %s\nwant 200 %s", r.Status, r.Body, want)
 	}
@@ -170,8 +171,21 @@ func TestETagRoundTrip(t *testing.T) {
 				t.Errorf("GET %s If-None-Match %s = %d %q ETag %q, want 304, empty, same ETag", path, inm, r.Status, r.Body, r.Header.Get("ETag"))
 			}
 		}
-		if r := f.do(t, "GET", path, "If-None-Match", `"stale"`); r.Status != 200 || r.Body != first.Body {
-			t.Errorf("GET %s with a stale ETag = %d, want 200 and the body", path, r.Status)
+		// Several field lines count as one list (RFC 9110 5.3), and a quoted tag may hold a comma.
+		for _, lines := range [][]string{{`"other"`, etag}, {`"a,b"`, "W/" + etag}, {`"other"`, "*"}, {`"x", "y"`, `"z",` + etag}} {
+			r := f.do(t, "GET", path, "If-None-Match", lines[0], "If-None-Match", lines[1])
+			if r.Status != 304 {
+				t.Errorf("GET %s If-None-Match lines %q = %d, want 304", path, lines, r.Status)
+			}
+		}
+		for _, stale := range [][]string{{`"stale"`}, {`"stale"`, `"a,` + strings.Trim(etag, `"`) + `"`}, {`W/`, `"x`}, {"bogus " + etag}} {
+			var header []string
+			for _, line := range stale {
+				header = append(header, "If-None-Match", line)
+			}
+			if r := f.do(t, "GET", path, header...); r.Status != 200 || r.Body != first.Body {
+				t.Errorf("GET %s with If-None-Match lines %q = %d, want 200 and the body", path, stale, r.Status)
+			}
 		}
 	}
 	btc := f.do(t, "GET", "/api/v1/currencies/BTC").Header.Get("ETag")

@@ -1,9 +1,6 @@
 package api
 
-import (
-	"encoding/json"
-	"net/http"
-)
+import "net/http"
 
 // Error codes clients can switch on; the message is for humans.
 const (
@@ -26,7 +23,7 @@ type errorDetail struct {
 // writeError answers with {"error":{"code":…,"message":…}}. Messages are fixed strings chosen by
 // the handlers, never driver errors, so nothing about the database leaks to clients.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	body, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: message}})
+	body, _ := marshalJSON(errorBody{Error: errorDetail{Code: code, Message: message}})
 	h := w.Header()
 	h.Set("Content-Type", contentTypeJSON)
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -41,7 +41,8 @@ func (s *server) snapshot(w http.ResponseWriter, r *http.Request) (*snapshot, bo
 	}
 	snap, err := s.cache.get(r.Context())
 	if err != nil {
-		if !errors.Is(err, marketdata.ErrUnavailable) {
+		// A client that left is not an error of ours; an outage is logged by the store.
+		if r.Context().Err() == nil && !errors.Is(err, marketdata.ErrUnavailable) {
 			s.log.Error("reading currencies", "error", err.Error())
 		}
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the currency database is unavailable; retry later")

@@ -46,9 +46,9 @@ func (r loadResult) percentile(p int) time.Duration {
 	return sorted[len(sorted)*p/100]
 }
 
-// drive sends GET url from loadClients keep-alive clients for d and checks every answer is 200
-// with exactly want as the body.
-func drive(url string, want []byte, d time.Duration) loadResult {
+// drive sends GET url from loadClients keep-alive clients for d and checks every answer is
+// wantStatus with exactly want as the body.
+func drive(url string, wantStatus int, want []byte, d time.Duration) loadResult {
 	tr := &http.Transport{MaxIdleConnsPerHost: loadClients, MaxConnsPerHost: loadClients}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -73,7 +73,7 @@ func drive(url string, want []byte, d time.Duration) loadResult {
 				_, err = buf.ReadFrom(resp.Body)
 				_ = resp.Body.Close()
 				lat = append(lat, time.Since(t0))
-				if err != nil || resp.StatusCode != 200 || !bytes.Equal(buf.Bytes(), want) {
+				if err != nil || resp.StatusCode != wantStatus || !bytes.Equal(buf.Bytes(), want) {
 					errs[i]++
 				}
 			}
@@ -138,7 +138,7 @@ func TestLoad(t *testing.T) {
 	var total [2]loadResult
 	for _, order := range [][2]int{{0, 1}, {1, 0}, {1, 0}, {0, 1}} {
 		for _, i := range order {
-			total[i].add(drive(urls[i], body, *loadDuration))
+			total[i].add(drive(urls[i], http.StatusOK, body, *loadDuration))
 		}
 	}
 	fmt.Printf("\nGET /api/v1/currencies, %d clients, loopback, 4 runs of %s per server, order alternated\n", loadClients, *loadDuration)
@@ -155,5 +155,36 @@ func TestLoad(t *testing.T) {
 	}
 	if ratio < 0.8 {
 		t.Errorf("throughput ratio %.2f is below the 0.80 goal", ratio)
+	}
+	loadStalled(t)
+}
+
+// loadStalled is the same load on a store that stays ready while every read stalls until the
+// database timeout: every request must answer 503 within about one timeout, however many wait.
+func loadStalled(t *testing.T) {
+	st := newStalledStore(500 * time.Millisecond)
+	h, err := api.NewServer(api.Config{
+		Store:        st,
+		Logger:       slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		CacheTTL:     2 * time.Second,
+		StoreTimeout: st.timeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := httptest.NewServer(h)
+	defer svc.Close()
+	want := []byte(`{"error":{"code":"unavailable","message":"the currency database is unavailable; retry later"}}`)
+	r := drive(svc.URL+"/api/v1/currencies", http.StatusServiceUnavailable, want, *loadDuration)
+	worst := slices.Max(append(r.latencies, 0))
+	fmt.Printf("stalled store (ready, every read stalls until the %s database timeout), %d clients, %s\n", st.timeout, loadClients, *loadDuration)
+	fmt.Printf("%10s %7s %10s %10s %10s %12s\n", "answered", "errors", "p50", "p99", "max", "store reads")
+	fmt.Printf("%10d %7d %10s %10s %10s %12d\n\n", len(r.latencies)-r.errors, r.errors,
+		r.percentile(50).Round(time.Microsecond), r.percentile(99).Round(time.Microsecond), worst.Round(time.Millisecond), st.reads.Load())
+	if r.errors != 0 {
+		t.Errorf("stalled store: %d requests not answered 503 JSON", r.errors)
+	}
+	if limit := st.timeout * 3 / 2; r.percentile(99) > limit {
+		t.Errorf("stalled store: p99 %s exceeds the database timeout plus half (%s)", r.percentile(99), limit)
 	}
 }

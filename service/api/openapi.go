@@ -21,6 +21,10 @@ type response struct {
 	schema      string // a name under components.schemas, or "" for no JSON body
 }
 
+// routingNote is how every path below matches (see routable); OpenAPI cannot say it otherwise.
+const routingNote = "As there, every path matches case-insensitively and with or without one trailing slash, " +
+	"answered in place (no redirect): /API/V1/Currencies/ is /api/v1/currencies."
+
 // openAPIDocument renders the route table as OpenAPI 3.0. Every GET is also listed as HEAD,
 // because the mux serves HEAD wherever it serves GET.
 func openAPIDocument(routes []route) map[string]any {
@@ -41,14 +45,14 @@ func openAPIDocument(routes []route) map[string]any {
 		"info": map[string]any{
 			"title":       "CryptoTracker marketdata API",
 			"version":     "1",
-			"description": "Drop-in replacement for the original ASP.NET Core marketdata service.",
+			"description": "Drop-in replacement for the original ASP.NET Core marketdata service. " + routingNote,
 		},
 		"paths": paths,
 		"components": map[string]any{"schemas": map[string]any{
 			"Currency":     object(map[string]any{"symbol": str(), "name": str()}),
 			"CurrencyList": map[string]any{"type": "array", "items": ref("Currency")},
 			"SystemInfo": object(map[string]any{
-				"applicationName": str(), "environmentName": str(), "version": str(), "serverUrls": str(),
+				"applicationName": str(), "environmentName": str(), "contentRootPath": str(), "serverUrls": str(), "version": str(),
 			}),
 			"Status": object(map[string]any{"status": str()}),
 			"Error":  object(map[string]any{"error": object(map[string]any{"code": str(), "message": str()})}),

@@ -21,7 +21,10 @@ func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 		t.Fatalf("GET /api/openapi.json = %d", r.Status)
 	}
 	var doc struct {
-		OpenAPI    string                               `json:"openapi"`
+		OpenAPI string `json:"openapi"`
+		Info    struct {
+			Description string `json:"description"`
+		} `json:"info"`
 		Paths      map[string]map[string]map[string]any `json:"paths"`
 		Components struct {
 			Schemas map[string]any `json:"schemas"`
@@ -32,6 +35,9 @@ func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 	}
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Errorf("openapi = %q, want 3.x", doc.OpenAPI)
+	}
+	if d := doc.Info.Description; !strings.Contains(d, "case-insensitively") || !strings.Contains(d, "trailing slash") {
+		t.Errorf("the description does not say how paths match: %q", d)
 	}
 	for _, ref := range regexp.MustCompile(`"#/components/schemas/([A-Za-z]+)"`).FindAllStringSubmatch(r.Body, -1) {
 		if doc.Components.Schemas[ref[1]] == nil {
@@ -47,8 +53,15 @@ func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 		var documented []string
 		for method, op := range ops {
 			documented = append(documented, strings.ToUpper(method))
-			if res := f.do(t, strings.ToUpper(method), concrete); res.Status == 404 || res.Status == 405 {
+			res := f.do(t, strings.ToUpper(method), concrete)
+			if res.Status == 404 || res.Status == 405 {
 				t.Errorf("documented %s %s is not served: %d", strings.ToUpper(method), path, res.Status)
+			}
+			// As the description says: any case, one optional trailing slash, answered in place.
+			for _, variant := range []string{strings.ToUpper(concrete), concrete + "/", strings.ToUpper(concrete) + "/"} {
+				if v := f.do(t, strings.ToUpper(method), variant); v.Status != res.Status {
+					t.Errorf("%s %s = %d, but %s = %d", strings.ToUpper(method), variant, v.Status, concrete, res.Status)
+				}
 			}
 			id, _ := op["operationId"].(string)
 			if id == "" || ids[id] {

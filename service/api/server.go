@@ -16,12 +16,14 @@ import (
 
 const contentTypeJSON = "application/json; charset=utf-8"
 
-// SystemInfo is what GET /api/systeminfo reports, with the original's keys.
+// SystemInfo is what GET /api/systeminfo reports: the original's four keys in its order, then ours.
 type SystemInfo struct {
 	ApplicationName string `json:"applicationName"`
 	EnvironmentName string `json:"environmentName"`
-	Version         string `json:"version"`
+	// ContentRootPath is ASP.NET Core's content root, which defaults to the working directory.
+	ContentRootPath string `json:"contentRootPath"`
 	ServerURLs      string `json:"serverUrls"`
+	Version         string `json:"version"`
 }
 
 // Config is everything the handlers depend on.
@@ -32,6 +34,9 @@ type Config struct {
 	Info    SystemInfo
 	// CacheTTL is how long currency responses are served from memory before the store is read again.
 	CacheTTL time.Duration
+	// StoreTimeout bounds one read of the store, which concurrent requests share; the database
+	// timeout. Zero means 5s.
+	StoreTimeout time.Duration
 	// ShuttingDown reports that the process is draining, which makes /readyz fail so the load
 	// balancer stops sending traffic before the listener closes. May be nil.
 	ShuttingDown func() bool
@@ -54,7 +59,7 @@ func NewServer(cfg Config) (http.Handler, error) {
 		store:    cfg.Store,
 		log:      cfg.Logger,
 		metrics:  cfg.Metrics,
-		cache:    &currencyCache{store: cfg.Store, ttl: cfg.CacheTTL},
+		cache:    &currencyCache{store: cfg.Store, ttl: cfg.CacheTTL, readTimeout: cfg.StoreTimeout},
 		draining: cfg.ShuttingDown,
 		mux:      http.NewServeMux(),
 	}
@@ -63,6 +68,9 @@ func NewServer(cfg Config) (http.Handler, error) {
 	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()
+	}
+	if s.cache.readTimeout <= 0 {
+		s.cache.readTimeout = 5 * time.Second
 	}
 	if s.draining == nil {
 		s.draining = func() bool { return false }
@@ -105,14 +113,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", sw.status),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 	}()
-	h, pattern := s.mux.Handler(r)
+	routed := routable(r)
+	h, pattern := s.mux.Handler(routed)
 	if pattern != "" {
 		route = pattern
 		// Through the mux again, not h: only ServeHTTP sets the path values.
-		s.mux.ServeHTTP(sw, r)
+		s.mux.ServeHTTP(sw, routed)
 		return
 	}
-	unmatched(sw, r, h)
+	unmatched(sw, routed, h)
 }
 
 // metricMethod bounds the method label: clients may send any token as a method.
@@ -192,7 +201,7 @@ func writeRepresentation(w http.ResponseWriter, r *http.Request, rep representat
 	h := w.Header()
 	h["Etag"] = rep.etagHeader
 	h["Content-Type"] = contentTypeJSONHeader
-	if etagMatches(r.Header.Get("If-None-Match"), rep.etag) {
+	if etagMatches(r.Header.Values("If-None-Match"), rep.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -202,16 +211,32 @@ func writeRepresentation(w http.ResponseWriter, r *http.Request, rep representat
 
 var contentTypeJSONHeader = []string{contentTypeJSON}
 
-// etagMatches implements If-None-Match's weak comparison (RFC 9110 13.1.2): "*" or any listed tag
-// equal to ours once W/ prefixes are ignored.
-func etagMatches(ifNoneMatch, etag string) bool {
-	if ifNoneMatch == "" {
-		return false
-	}
-	for tag := range strings.SplitSeq(ifNoneMatch, ",") {
-		tag = strings.TrimSpace(tag)
-		if tag == "*" || strings.TrimPrefix(tag, "W/") == strings.TrimPrefix(etag, "W/") {
-			return true
+// etagMatches implements If-None-Match's weak comparison (RFC 9110 13.1.2) over every field
+// line, each a list: "*", or any entity-tag whose opaque part equals ours once W/ is ignored. The
+// tags are scanned as quoted strings, because an opaque tag may itself contain a comma.
+func etagMatches(fields []string, etag string) bool {
+	opaque := strings.TrimPrefix(etag, "W/")
+	for _, f := range fields {
+		for {
+			f = strings.TrimLeft(f, " \t,")
+			if f == "" {
+				break
+			}
+			if f[0] == '*' {
+				return true
+			}
+			f = strings.TrimPrefix(f, "W/")
+			end := -1 // of the closing quote
+			if len(f) > 1 && f[0] == '"' {
+				end = strings.IndexByte(f[1:], '"') + 1
+			}
+			if end <= 0 {
+				break // not an entity-tag: the rest of this line cannot be trusted
+			}
+			if f[:end+1] == opaque {
+				return true
+			}
+			f = f[end+1:]
 		}
 	}
 	return false

@@ -57,6 +57,7 @@ const (
 type Store struct {
 	cfg    Config
 	redact redactor
+	hosts  string // for logs; see hostsForLog
 	// client stays nil while a mongodb+srv:// seed list cannot be resolved; the health loop retries.
 	client atomic.Pointer[mongo.Client]
 	health atomic.Int32
@@ -78,28 +79,40 @@ func Open(cfg Config) (*Store, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{cfg: cfg, redact: newRedactor(cfg.URI)}
+	s.hosts = hostsForLog(cfg.URI, s.redact)
 	if !strings.HasPrefix(cfg.URI, "mongodb://") && !strings.HasPrefix(cfg.URI, "mongodb+srv://") {
 		return nil, errors.New("connection string must start with mongodb:// or mongodb+srv://")
 	}
 	if err := s.connect(); err != nil {
-		var dnsErr *net.DNSError
-		if !errors.As(err, &dnsErr) {
-			return nil, fmt.Errorf("invalid connection string: %s", s.redact.String(err.Error()))
+		var rejected rejectedError
+		if errors.As(err, &rejected) {
+			return nil, rejected
 		}
 		s.logDown("connect", err)
 	}
 	return s, nil
 }
 
-// Hosts is the host list of the connection string without credentials, for logs.
-func (s *Store) Hosts() string {
-	_, hosts, _ := splitAuthority(s.cfg.URI)
-	return hosts
+// Hosts is the host list of the connection string for logs: empty when it cannot be told apart
+// from credentials with certainty.
+func (s *Store) Hosts() string { return s.hosts }
+
+// LogStart logs which database the service uses, without any credential.
+func (s *Store) LogStart() {
+	s.cfg.Logger.Info("using MongoDB", "store", "mongodb", "hosts", s.Hosts(), "database", s.Database())
 }
 
 // Database is the name of the database holding the collections.
 func (s *Store) Database() string { return s.cfg.Database }
 
+// rejectedError is a connection string the driver refuses, described without quoting it.
+type rejectedError struct{ problem string }
+
+func (e rejectedError) Error() string {
+	return "invalid connection string: " + e.problem + " (the driver's own message is withheld: it can quote the string)"
+}
+
+// connect creates the driver client; an error is either a DNS error (an outage) or a rejectedError.
 func (s *Store) connect() error {
 	opts := options.Client().
 		SetAppName("marketdata").
@@ -108,8 +121,12 @@ func (s *Store) connect() error {
 		// The URI is applied last so that options it sets explicitly win over these defaults.
 		ApplyURI(s.cfg.URI)
 	client, err := mongo.Connect(context.Background(), opts)
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return err // an unresolvable mongodb+srv:// name is an outage, retried by the health loop
+	}
 	if err != nil {
-		return err
+		return rejectedError{rejection(err, s.cfg.URI)}
 	}
 	s.client.Store(client)
 	return nil
@@ -194,8 +211,8 @@ func (s *Store) unavailable(op string, err error) error {
 }
 
 type currencyDoc struct {
-	Symbol string `bson:"Symbol"`
-	Name   string `bson:"Name"`
+	Symbol string  `bson:"Symbol"`
+	Name   *string `bson:"Name"` // nil when missing or null
 }
 
 // Currencies returns all currencies sorted by symbol, as the original list endpoint did.
@@ -219,7 +236,10 @@ func (s *Store) Currencies(ctx context.Context) ([]marketdata.Currency, error) {
 	}
 	out := make([]marketdata.Currency, len(docs))
 	for i, d := range docs {
-		out[i] = marketdata.Currency{Symbol: d.Symbol, Name: d.Name}
+		out[i] = marketdata.Currency{Symbol: d.Symbol, NoName: d.Name == nil}
+		if d.Name != nil {
+			out[i].Name = *d.Name
+		}
 	}
 	return out, nil
 }

@@ -314,3 +314,25 @@ func TestUnresolvableSRVIsAnOutage(t *testing.T) {
 		t.Errorf("credentials in the log:\n%s", logs.String())
 	}
 }
+
+// A Name that is missing or null is told apart from an empty one: the original answers null.
+func TestMissingAndNullNames(t *testing.T) {
+	ctx := context.Background()
+	db := testdb.Database(t)
+	s := openStore(t, db)
+	s.Check(ctx)
+	docs := []any{bson.D{{Key: "Symbol", Value: "MIS"}}, bson.D{{Key: "Symbol", Value: "NUL"}, {Key: "Name", Value: nil}}, bson.D{{Key: "Symbol", Value: "EMP"}, {Key: "Name", Value: ""}}}
+	if _, err := rawDB(t, db).Collection("Currencies").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Currencies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]marketdata.Currency{"MIS": {Symbol: "MIS", NoName: true}, "NUL": {Symbol: "NUL", NoName: true}, "EMP": {Symbol: "EMP"}, "BTC": {Symbol: "BTC", Name: "Bitcoin"}}
+	for _, c := range got {
+		if w, ok := want[c.Symbol]; ok && c != w {
+			t.Errorf("got %+v, want %+v", c, w)
+		}
+	}
+}

@@ -421,8 +421,8 @@ func checkAutoscaling(t *testing.T, k clients, dep *appsv1.Deployment) {
 	})
 }
 
-// checkMesh compares the Istio resources with DESIGN.md section 3, field for field. The CRDs in
-// test/crds prune unknown fields, so a misspelt property shows up here as a missing one.
+// checkMesh compares the Istio resources with DESIGN.md section 3, field for field. The base chart's
+// CRDs prune unknown fields, so a misspelt property shows up here as a missing one.
 func checkMesh(t *testing.T, k clients, mongoHost string) {
 	t.Helper()
 	assertJSON(t, "Gateway ctmd-gateway", k.spec(t, gatewayGVR, namespace, "ctmd-gateway"), `{

@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// The Istio kinds ctmd creates, served by the CRDs in test/crds.
+// The Istio kinds ctmd creates, served by the CRDs of Istio's base chart.
 var (
 	gatewayGVR            = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
 	virtualServiceGVR     = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}

@@ -11,6 +11,10 @@
 //	PATH                         starts with the tools directories: pulumi is taken from there
 //	CTMD_E2E_KUBERNETES_PLUGIN   the pulumi-resource-kubernetes binary built by hack/tools.sh
 //	PULUMI_KUBERNETES_VERSION    its version (versions.env)
+//	CTMD_CHART_REPO              the local cluster's Helm repository of Istio's charts
+//	CTMD_ISTIO_MODULE_DIR        the istio.io/istio module those charts come from
+//	ISTIO_CHARTS_MODULE_VERSION  that module's version, ISTIO_VERSION the one the charts are labelled
+//	ISTIO_E2E_NEXT_VERSION       a second label of the same charts, for the upgrade tests
 package e2e
 
 import (
@@ -25,6 +29,7 @@ import (
 // skipping, because a silently skipped e2e suite looks exactly like a passing one.
 var env struct {
 	kubeconfig, plugin, pluginVersion string
+	chartRepo, istioModuleDir, chartsModuleVersion, istioVersion, istioNextVersion string
 }
 
 func TestMain(m *testing.M) {
@@ -47,9 +52,17 @@ func setup() error {
 	env.kubeconfig = get("KUBECONFIG")
 	env.plugin = get("CTMD_E2E_KUBERNETES_PLUGIN")
 	env.pluginVersion = get("PULUMI_KUBERNETES_VERSION")
+	env.chartRepo = get("CTMD_CHART_REPO")
+	env.istioModuleDir = get("CTMD_ISTIO_MODULE_DIR")
+	env.chartsModuleVersion = get("ISTIO_CHARTS_MODULE_VERSION")
+	env.istioVersion = get("ISTIO_VERSION")
+	env.istioNextVersion = get("ISTIO_E2E_NEXT_VERSION")
 	if len(missing) > 0 {
 		return fmt.Errorf("missing environment: %s", strings.Join(missing, ", "))
 	}
+	// Say which charts really run: the pinned release's number is only their label.
+	fmt.Printf("e2e: Istio charts of istio.io/istio@%s (development branch), served as versions %s and %s from %s\n",
+		env.chartsModuleVersion, env.istioVersion, env.istioNextVersion, env.chartRepo)
 	if _, err := exec.LookPath("pulumi"); err != nil {
 		return fmt.Errorf("no pulumi CLI on PATH: %w", err)
 	}

@@ -49,6 +49,11 @@ func newStack(t *testing.T, name string, cfg auto.ConfigMap) *testStack {
 		t.Fatal(err)
 	}
 	installPlugin(t, home)
+	// Without Istio installed by the stack, the cluster must already serve Istio's kinds, as a
+	// cluster with its own Istio does.
+	if cfg["ctmd:installIstio"].Value == "false" {
+		ensureIstioCRDs(t)
+	}
 
 	s, err := auto.UpsertStackInlineSource(t.Context(), name, "ctmd", stack.Deploy,
 		auto.WorkDir(work),

@@ -5,6 +5,8 @@ package mockstack
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -124,6 +126,10 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		email := fmt.Sprintf("%s@%s.iam.gserviceaccount.com", str("accountId"), str("project"))
 		state["email"] = resource.NewProperty(email)
 		state["member"] = resource.NewProperty("serviceAccount:" + email)
+	case "gcp:compute/address:Address":
+		state["address"] = resource.NewProperty(AddressFor(args.Name))
+		state["selfLink"] = resource.NewProperty(fmt.Sprintf("https://www.googleapis.com/compute/v1/projects/%s/regions/%s/addresses/%s",
+			str("project"), str("region"), str("name")))
 	case "gcp:artifactregistry/repository:Repository":
 		state["name"] = resource.NewProperty(str("repositoryId"))
 	case "kubernetes:helm.sh/v3:Release":
@@ -144,6 +150,21 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		}
 	}
 	return id, state, nil
+}
+
+// AddressFor is the address the mocks give the compute.Address of that logical name: stable and
+// distinct per name, so tests can tell which reserved address reached which output.
+func AddressFor(name string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return fmt.Sprintf("203.0.113.%d", 1+h.Sum32()%254)
+}
+
+// Overlap reports whether two CIDRs share an address (false when either does not parse).
+func Overlap(a, b string) bool {
+	_, x, errA := net.ParseCIDR(a)
+	_, y, errB := net.ParseCIDR(b)
+	return errA == nil && errB == nil && (x.Contains(y.IP) || y.Contains(x.IP))
 }
 
 // Call records an invoke; the program is expected to make none.

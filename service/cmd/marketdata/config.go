@@ -4,12 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"time"
 )
 
-// Environment variables. The first three keep the original ASP.NET service's names so existing
+// Environment variables. The first three and ASPNETCORE_URLS keep the original ASP.NET service's names so existing
 // deployments and secrets work unchanged.
 const (
 	envConnectionString = "MongoDB__ConnectionString"
@@ -17,6 +16,7 @@ const (
 	envEnvironment      = "ASPNETCORE_ENVIRONMENT"
 	envDotnetEnv        = "DOTNET_ENVIRONMENT"
 	envAddr             = "MARKETDATA_ADDR"
+	envURLs             = "ASPNETCORE_URLS"
 	envPort             = "PORT"
 	envDataDir          = "MARKETDATA_DATA_DIR"
 	envDBTimeout        = "MARKETDATA_DB_TIMEOUT"
@@ -27,7 +27,7 @@ const (
 )
 
 type config struct {
-	addr            string
+	listen          []listenAddr
 	connString      string
 	database        string
 	environment     string
@@ -40,10 +40,12 @@ type config struct {
 }
 
 // loadConfig reads the environment; the flags -addr and -data-dir override it for local runs.
-// Every bad value is an error naming the variable, never a silent default.
+// Every bad value is an error naming the variable, never a silent default. The listen address,
+// most specific first: -addr, MARKETDATA_ADDR, ASPNETCORE_URLS (as the original's deployments
+// set it, so it beats a platform's PORT as it did there), PORT, :8080.
 func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	cfg := config{
-		addr:        ":8080",
+		listen:      []listenAddr{{addr: ":8080", host: "+"}},
 		connString:  getenv(envConnectionString),
 		database:    getenv(envDatabase),
 		environment: firstNonEmpty(getenv(envEnvironment), getenv(envDotnetEnv), "Production"),
@@ -54,13 +56,21 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 		if err != nil || n < 0 || n > 65535 {
 			return cfg, fmt.Errorf("%s=%q is not a TCP port number", envPort, port)
 		}
-		cfg.addr = ":" + port
+		cfg.listen = []listenAddr{{addr: ":" + port, host: "+"}}
+	}
+	if urls := getenv(envURLs); urls != "" {
+		listen, err := parseURLs(urls)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.listen = listen
 	}
 	if addr := getenv(envAddr); addr != "" {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return cfg, fmt.Errorf("%s=%q is not host:port: %w", envAddr, addr, err)
+		l, err := listenOn(envAddr, addr)
+		if err != nil {
+			return cfg, err
 		}
-		cfg.addr = addr
+		cfg.listen = []listenAddr{l}
 	}
 	durations := []struct {
 		env string
@@ -90,13 +100,20 @@ func loadConfig(args []string, getenv func(string) string, stdout io.Writer) (co
 	}
 	fs := flag.NewFlagSet("marketdata", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	fs.StringVar(&cfg.addr, "addr", cfg.addr, "listen address (env "+envAddr+" or "+envPort+")")
+	addr := fs.String("addr", "", "listen address host:port (default: env "+envAddr+", "+envURLs+", "+envPort+", then :8080)")
 	fs.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "embedded store directory when "+envConnectionString+" is unset (env "+envDataDir+")")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *addr != "" {
+		l, err := listenOn("-addr", *addr)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.listen = []listenAddr{l}
 	}
 	return cfg, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -54,13 +55,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer func() { _ = st.Close(context.Background()) }()
 	if cfg.connString != "" {
-		logger.Info("using MongoDB", "store", "mongodb", "hosts", st.Hosts(), "database", st.Database())
+		st.LogStart()
 	}
 	go st.Run(bg, cfg.healthInterval)
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	// ASP.NET Core's default content root, which the original reports.
+	contentRoot, err := os.Getwd()
+	if err != nil {
+		return fmt.Errorf("content root: %w", err)
+	}
+	lns, err := listenAll(cfg.listen)
 	if err != nil {
 		return err
+	}
+	bound := make([]net.Addr, len(lns))
+	for i, ln := range lns {
+		bound[i] = ln.Addr()
 	}
 	var draining atomic.Bool
 	handler, err := api.NewServer(api.Config{
@@ -68,16 +78,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Logger:       logger,
 		Metrics:      m,
 		CacheTTL:     cfg.cacheTTL,
+		StoreTimeout: cfg.dbTimeout,
 		ShuttingDown: draining.Load,
 		Info: api.SystemInfo{
 			ApplicationName: "marketdata",
 			EnvironmentName: cfg.environment,
+			ContentRootPath: contentRoot,
+			ServerURLs:      serverURLs(cfg.listen, bound),
 			Version:         buildVersion(),
-			ServerURLs:      serverURL(cfg.addr, ln.Addr()),
 		},
 	})
 	if err != nil {
-		_ = ln.Close()
+		closeAll(lns)
 		return err
 	}
 	srv := &http.Server{
@@ -86,12 +98,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.environment)
+	served := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { served <- srv.Serve(ln) }()
+		logger.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(), "environment", cfg.environment)
+	}
 
 	select {
 	case err := <-served:
+		_ = srv.Close() // the other listeners
 		return err
 	case <-ctx.Done():
 	}
@@ -99,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logger.Info("shutting down", "delay", cfg.shutdownDelay.String(), "timeout", cfg.shutdownTimeout.String())
 	select {
 	case err := <-served:
+		_ = srv.Close()
 		return err
 	case <-time.After(cfg.shutdownDelay):
 	}
@@ -107,22 +123,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := srv.Shutdown(drainCtx); err != nil {
 		return fmt.Errorf("drain: in-flight requests still running after %s: %w", cfg.shutdownTimeout, err)
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for range lns {
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	logger.Info("stopped")
 	return nil
 }
 
-// serverURL renders the listen address the way ASP.NET's ASPNETCORE_URLS does, "http://+:8080"
-// for all interfaces, with the port actually bound (which differs from the configured one for :0).
-func serverURL(configured string, bound net.Addr) string {
-	host, _, _ := net.SplitHostPort(configured)
-	_, port, _ := net.SplitHostPort(bound.String())
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "+"
+func listenAll(addrs []listenAddr) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			closeAll(lns)
+			return nil, err
+		}
+		lns = append(lns, ln)
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
 }
 
 func buildVersion() string {

@@ -417,54 +417,42 @@ func TestEmbeddedStoreWithoutConnectionString(t *testing.T) {
 		t.Errorf("no SQLite file for the default database in the data directory: %v", err)
 	}
 	port := strings.TrimPrefix(s.url, "http://127.0.0.1:")
-	want := `{"applicationName":"marketdata","environmentName":"Development","version":"dev","serverUrls":"http://127.0.0.1:` + port + `"}`
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := json.Marshal(wd)
+	want := `{"applicationName":"marketdata","environmentName":"Development","contentRootPath":` + string(root) + `,"serverUrls":"http://127.0.0.1:` + port + `","version":"dev"}`
 	if _, body := get(t, s.url+"/api/systeminfo"); body != want {
 		t.Errorf("systeminfo = %s, want %s", body, want)
 	}
 }
 
-func TestConfig(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	cfg, err := loadConfig(nil, env(nil), io.Discard)
-	if err != nil {
+// Every URL is served, and serverUrls lists them with the bound ports, as the original did.
+func TestServesEveryASPNETCoreURL(t *testing.T) {
+	env := fastEnv(map[string]string{envDataDir: t.TempDir(), envURLs: "http://127.0.0.1:0;http://127.0.0.1:0"})
+	delete(env, envAddr)
+	s := startService(t, env)
+	var ports []string
+	for line := range strings.SplitSeq(s.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"listening"`) {
+			addr := logField(line, "listening", "addr")
+			_, port, _ := net.SplitHostPort(addr)
+			ports = append(ports, port)
+			if status, _ := get(t, "http://"+addr+"/healthz"); status != 200 {
+				t.Errorf("GET http://%s/healthz = %d", addr, status)
+			}
+		}
+	}
+	if len(ports) != 2 {
+		t.Fatalf("listening on %v, want two addresses:\n%s", ports, s.logs)
+	}
+	var info struct{ ServerUrls string }
+	_, body := get(t, s.url+"/api/systeminfo")
+	if err := json.Unmarshal([]byte(body), &info); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.addr != ":8080" || cfg.environment != "Production" || cfg.dataDir != "data" || cfg.database != "" {
-		t.Errorf("defaults = %+v", cfg)
-	}
-	cfg, _ = loadConfig(nil, env(map[string]string{envPort: "9090", envDotnetEnv: "Staging"}), io.Discard)
-	if cfg.addr != ":9090" || cfg.environment != "Staging" {
-		t.Errorf("PORT/DOTNET_ENVIRONMENT: %+v", cfg)
-	}
-	cfg, _ = loadConfig([]string{"-data-dir", "/tmp/x"}, env(map[string]string{envPort: "9090", envAddr: "127.0.0.1:7000"}), io.Discard)
-	if cfg.addr != "127.0.0.1:7000" || cfg.dataDir != "/tmp/x" {
-		t.Errorf("%s must win over %s, -data-dir over the default: %+v", envAddr, envPort, cfg)
-	}
-	for name, bad := range map[string]map[string]string{
-		envPort:            {envPort: "http"},
-		envAddr:            {envAddr: "8080"},
-		envDBTimeout:       {envDBTimeout: "5"},
-		envShutdownTimeout: {envShutdownTimeout: "-1s"},
-		envCacheTTL:        {envCacheTTL: "soon"},
-	} {
-		if _, err := loadConfig(nil, env(bad), io.Discard); err == nil || !strings.Contains(err.Error(), name) {
-			t.Errorf("%v: error %v does not name %s", bad, err, name)
-		}
-	}
-	if _, err := loadConfig([]string{"extra"}, env(nil), io.Discard); err == nil {
-		t.Error("stray arguments accepted")
-	}
-	var usage strings.Builder
-	if err := run(context.Background(), []string{"-h"}, env(nil), &usage); err != nil || !strings.Contains(usage.String(), "-data-dir") {
-		t.Errorf("run -h = %v, printed %q; want nil and the usage", err, usage.String())
-	}
-}
-
-func TestServerURL(t *testing.T) {
-	bound := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
-	for configured, want := range map[string]string{":8080": "http://+:8080", "0.0.0.0:0": "http://+:8080", "127.0.0.1:0": "http://127.0.0.1:8080"} {
-		if got := serverURL(configured, bound); got != want {
-			t.Errorf("serverURL(%q) = %q, want %q", configured, got, want)
-		}
+	if want := "http://127.0.0.1:" + ports[0] + ";http://127.0.0.1:" + ports[1]; info.ServerUrls != want {
+		t.Errorf("serverUrls = %q, want %q", info.ServerUrls, want)
 	}
 }

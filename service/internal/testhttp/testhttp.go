@@ -14,8 +14,8 @@ type Response struct {
 	Body   string
 }
 
-// Do sends method url with the given header name/value pairs and reads the whole body; any
-// transport error fails the test.
+// Do sends method url with the given header name/value pairs (a name given twice is sent as two
+// field lines) and reads the whole body; any transport error fails the test.
 func Do(t testing.TB, method, url string, header ...string) Response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
@@ -23,7 +23,7 @@ func Do(t testing.TB, method, url string, header ...string) Response {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		req.Header.Add(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

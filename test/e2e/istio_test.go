@@ -1,0 +1,366 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
+)
+
+// The Helm releases ctmd installs, in the order it must install them.
+var istioReleases = []struct{ name, namespace string }{
+	{"istio-base", "istio-system"},
+	{"istiod", "istio-system"},
+	{"istio-ingressgateway", "istio-ingress"},
+}
+
+// loadBalancerIP is what the kwok stage in test/kwok/stages.yaml gives every LoadBalancer Service.
+const loadBalancerIP = "192.0.2.10"
+
+// TestIstioFromRealCharts runs the whole program, Istio included, with the charts of the pinned
+// istio.io/istio module served by the local cluster: what the mocks cannot see (the names, labels
+// and identities the charts really render, the mesh config istiod receives, the load balancer the
+// outputs come from, Helm-managed objects across a second up, and the uninstall).
+func TestIstioFromRealCharts(t *testing.T) {
+	ctx := t.Context()
+	k := newClients(t)
+	out := &transcript{}
+	t.Logf("Istio charts: istio.io/istio@%s (development branch), labelled %s, from %s",
+		env.chartsModuleVersion, env.istioVersion, env.chartRepo)
+	s := newStack(t, "e2e-istio", auto.ConfigMap{
+		"ctmd:target":                {Value: "existing"},
+		"ctmd:installIstio":          {Value: "true"},
+		"ctmd:istioChartRepository":  {Value: env.chartRepo},
+		"ctmd:outboundTrafficPolicy": {Value: "REGISTRY_ONLY"},
+		"ctmd:image":                 {Value: image},
+		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
+	})
+	destroyed := false
+	t.Cleanup(func() {
+		if !destroyed {
+			_, _ = s.Destroy(context.Background(), optdestroy.ProgressStreams(out))
+		}
+	})
+
+	order := &releaseOrder{}
+	up, err := s.Up(ctx, optup.EventStreams(order.collect()), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
+	order.wait()
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+
+	t.Run("releases deployed in order", func(t *testing.T) {
+		order.check(t)
+		for _, r := range istioReleases {
+			// Helm's own record of the release: the Secret its storage driver writes.
+			list, err := k.kube.CoreV1().Secrets(r.namespace).List(ctx, metav1.ListOptions{
+				LabelSelector: "owner=helm,name=" + r.name,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Items) != 1 || list.Items[0].Labels["status"] != "deployed" || list.Items[0].Labels["version"] != "1" {
+				t.Errorf("release %s/%s: Helm records %v, want one revision, deployed", r.namespace, r.name, helmRecords(list.Items))
+			}
+		}
+	})
+	t.Run("base chart installed the Istio kinds", func(t *testing.T) {
+		for _, gvr := range meshGVRs {
+			name := gvr.Resource + "." + gvr.Group
+			crd, err := k.dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Errorf("CRD %s: %v", name, err)
+				continue
+			}
+			if got := crd.GetAnnotations()["meta.helm.sh/release-name"]; got != "istio-base" {
+				t.Errorf("CRD %s belongs to release %q, want istio-base", name, got)
+			}
+		}
+	})
+	t.Run("gateway pods are what the Gateway selects and the policy admits", func(t *testing.T) {
+		checkGatewayIdentity(t, k)
+	})
+	t.Run("istiod mesh config", func(t *testing.T) {
+		cm, err := k.kube.CoreV1().ConfigMaps("istio-system").Get(ctx, "istio", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mesh struct {
+			OutboundTrafficPolicy struct{ Mode string } `json:"outboundTrafficPolicy"`
+		}
+		if err := yaml.Unmarshal([]byte(cm.Data["mesh"]), &mesh); err != nil {
+			t.Fatalf("istiod mesh config: %v\n%s", err, cm.Data["mesh"])
+		}
+		if mesh.OutboundTrafficPolicy.Mode != "REGISTRY_ONLY" {
+			t.Errorf("istiod mesh config outboundTrafficPolicy.mode = %q, want REGISTRY_ONLY (the stack's setting):\n%s",
+				mesh.OutboundTrafficPolicy.Mode, cm.Data["mesh"])
+		}
+	})
+	t.Run("ingress address from the load balancer", func(t *testing.T) {
+		svc, err := k.kube.CoreV1().Services("istio-ingress").Get(ctx, "istio-ingressgateway", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Status.LoadBalancer.Ingress) == 0 ||
+			svc.Status.LoadBalancer.Ingress[0].IP != loadBalancerIP {
+			t.Fatalf("gateway Service type %s status %+v, want a LoadBalancer at %s", svc.Spec.Type, svc.Status.LoadBalancer, loadBalancerIP)
+		}
+		for key, want := range map[string]string{
+			"ingressIp":    loadBalancerIP,
+			"url":          "http://" + loadBalancerIP + "/api/v1/currencies",
+			"istioVersion": env.istioVersion,
+		} {
+			if got := up.Outputs[key].Value; got != want {
+				t.Errorf("output %s = %v, want %q", key, got, want)
+			}
+		}
+	})
+	t.Run("app mesh resources", func(t *testing.T) { checkMesh(t, k, "") })
+
+	t.Run("second up changes nothing", func(t *testing.T) {
+		if _, err := s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out)); err != nil {
+			t.Fatalf("preview with expect-no-changes: %v", err)
+		}
+		again, err := s.Up(ctx, optup.ExpectNoChanges(), optup.ProgressStreams(out))
+		if err != nil {
+			t.Fatalf("second up: %v", err)
+		}
+		for op, n := range *again.Summary.ResourceChanges {
+			if op != string(apitype.OpSame) && n > 0 {
+				t.Errorf("second up: %d %s, want only same: %v", n, op, *again.Summary.ResourceChanges)
+			}
+		}
+	})
+
+	// Everything the charts made outside the namespaces, so that destroy can be held to it.
+	made := helmClusterObjects(t, k)
+	if len(made) == 0 {
+		t.Fatal("found no cluster-scoped objects of the Istio releases: the destroy check would prove nothing")
+	}
+	if _, err := s.Destroy(ctx, optdestroy.ProgressStreams(out), optdestroy.ErrorProgressStreams(out)); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	destroyed = true
+	for _, ns := range []string{namespace, "istio-system", "istio-ingress"} {
+		eventually(t, 3*time.Minute, "namespace "+ns+" deleted", func(ctx context.Context) (bool, string) {
+			_, err := k.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			return gone(err)
+		})
+	}
+	if left := helmClusterObjects(t, k); len(left) > 0 {
+		t.Errorf("after destroy the releases left %v", left)
+	}
+	if state := s.cli(t, "stack", "export"); strings.Contains(state, "kubernetes:") {
+		t.Errorf("state still lists kubernetes resources after destroy")
+	}
+}
+
+// checkGatewayIdentity: the pods the Gateway selects exist, are the gateway release's, and run as
+// an identity the AuthorizationPolicy admits. A renamed release, a changed istio= label or a
+// principal that does not follow the chart's service account each break one of these.
+func checkGatewayIdentity(t *testing.T, k clients) {
+	t.Helper()
+	ctx := t.Context()
+	gw, ok := k.spec(t, gatewayGVR, namespace, "ctmd-gateway").(map[string]any)
+	if !ok {
+		t.Fatal("Gateway ctmd-gateway has no spec")
+	}
+	selector := labels.Set{}
+	for key, v := range gw["selector"].(map[string]any) {
+		selector[key] = fmt.Sprint(v)
+	}
+	var pods []corev1.Pod
+	eventually(t, time.Minute, "gateway pods selected by ctmd-gateway", func(ctx context.Context) (bool, string) {
+		list, err := k.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
+		if err != nil {
+			return false, err.Error()
+		}
+		pods = list.Items
+		return len(pods) > 0, fmt.Sprintf("no pod matches the Gateway selector %s", selector)
+	})
+
+	policy, ok := k.spec(t, authorizationGVR, namespace, "marketdata").(map[string]any)
+	if !ok {
+		t.Fatal("AuthorizationPolicy marketdata has no spec")
+	}
+	admitted := map[string]bool{}
+	for _, rule := range policy["rules"].([]any) {
+		for _, from := range rule.(map[string]any)["from"].([]any) {
+			for _, p := range from.(map[string]any)["source"].(map[string]any)["principals"].([]any) {
+				admitted[p.(string)] = true
+			}
+		}
+	}
+	for _, pod := range pods {
+		if pod.Namespace != "istio-ingress" || pod.Labels["app.kubernetes.io/instance"] != "istio-ingressgateway" {
+			t.Errorf("pod %s/%s (labels %v) matches the Gateway selector but is not the ingress gateway release's",
+				pod.Namespace, pod.Name, pod.Labels)
+		}
+		if _, err := k.kube.CoreV1().ServiceAccounts(pod.Namespace).Get(ctx, pod.Spec.ServiceAccountName, metav1.GetOptions{}); err != nil {
+			t.Errorf("gateway pod %s: service account %s: %v", pod.Name, pod.Spec.ServiceAccountName, err)
+		}
+		// Istio's SPIFFE identity of a workload (trust domain cluster.local, the chart's default).
+		principal := "cluster.local/ns/" + pod.Namespace + "/sa/" + pod.Spec.ServiceAccountName
+		if !admitted[principal] {
+			t.Errorf("gateway pod %s runs as %s, which the AuthorizationPolicy does not admit (it admits %v)",
+				pod.Name, principal, admitted)
+		}
+	}
+}
+
+// releaseOrder records, from the engine's events, when each Istio release started and finished.
+type releaseOrder struct {
+	events []string // "start istiod", "done istio-base", ...
+	done   chan struct{}
+}
+
+func (o *releaseOrder) collect() chan events.EngineEvent {
+	ch := make(chan events.EngineEvent)
+	o.done = make(chan struct{})
+	go func() {
+		defer close(o.done)
+		for ev := range ch {
+			switch {
+			case ev.ResourcePreEvent != nil && ev.ResourcePreEvent.Metadata.Type == "kubernetes:helm.sh/v3:Release":
+				o.events = append(o.events, "start "+urnName(ev.ResourcePreEvent.Metadata.URN))
+			case ev.ResOutputsEvent != nil && ev.ResOutputsEvent.Metadata.Type == "kubernetes:helm.sh/v3:Release":
+				o.events = append(o.events, "done "+urnName(ev.ResOutputsEvent.Metadata.URN))
+			}
+		}
+	}()
+	return ch
+}
+
+func (o *releaseOrder) wait() { <-o.done }
+
+// check: each release starts only after the one before it has finished.
+func (o *releaseOrder) check(t *testing.T) {
+	t.Helper()
+	var want []string
+	for _, r := range istioReleases {
+		want = append(want, "start "+r.name, "done "+r.name)
+	}
+	if !slices.Equal(o.events, want) {
+		t.Errorf("release events %v, want %v", o.events, want)
+	}
+}
+
+func urnName(urn string) string { return urn[strings.LastIndex(urn, "::")+2:] }
+
+func helmRecords(secrets []corev1.Secret) []string {
+	var out []string
+	for _, s := range secrets {
+		out = append(out, s.Name+" "+s.Labels["status"])
+	}
+	return out
+}
+
+// helmClusterObjects lists the cluster-scoped objects that belong to ctmd's Istio releases, CRDs
+// excepted (the base chart keeps those on uninstall, by design).
+func helmClusterObjects(t *testing.T, k clients) []string {
+	t.Helper()
+	var found []string
+	for _, gvr := range []schema.GroupVersionResource{
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingwebhookconfigurations"},
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"},
+	} {
+		list, err := k.dyn.Resource(gvr).List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range list.Items {
+			release := item.GetAnnotations()["meta.helm.sh/release-name"]
+			if slices.ContainsFunc(istioReleases, func(r struct{ name, namespace string }) bool { return r.name == release }) {
+				found = append(found, gvr.Resource+"/"+item.GetName())
+			}
+		}
+	}
+	return found
+}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+var crdsOnce sync.Once
+
+// ensureIstioCRDs gives a cluster without an Istio release the kinds a cluster with its own Istio
+// has: the base chart's CRDs, from the served module, marked as the istio-base release's (Helm's
+// ownership labels), so a later run that installs Istio adopts them instead of refusing them.
+func ensureIstioCRDs(t *testing.T) {
+	t.Helper()
+	var err error
+	crdsOnce.Do(func() { err = applyIstioCRDs(t.Context(), newClients(t)) })
+	if err != nil {
+		t.Fatalf("Istio CRDs from the base chart: %v", err)
+	}
+}
+
+func applyIstioCRDs(ctx context.Context, k clients) error {
+	raw, err := os.ReadFile(filepath.Join(env.istioModuleDir, "manifests", "charts", "base", "files", "crd-all.gen.yaml"))
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			return err
+		}
+		if obj.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		obj.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "Helm"})
+		obj.SetAnnotations(map[string]string{"meta.helm.sh/release-name": "istio-base", "meta.helm.sh/release-namespace": "istio-system"})
+		if _, err := k.dyn.Resource(crdGVR).Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %s: %w", obj.GetName(), err)
+		}
+		names = append(names, obj.GetName())
+	}
+	if len(names) == 0 {
+		return errors.New("crd-all.gen.yaml holds no CustomResourceDefinition")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, name := range names {
+		for {
+			crd, err := k.dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			conditions, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+			if slices.ContainsFunc(conditions, func(c any) bool {
+				m, _ := c.(map[string]any)
+				return m["type"] == "Established" && m["status"] == "True"
+			}) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("CRD %s not established after a minute", name)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
+}
