@@ -29,6 +29,7 @@ import (
 // skipping, because a silently skipped e2e suite looks exactly like a passing one.
 var env struct {
 	kubeconfig, plugin, pluginVersion string
+	// Istio's charts: where they are served, where they come from, the labels they are served as.
 	chartRepo, istioModuleDir, chartsModuleVersion, istioVersion, istioNextVersion string
 }
 
