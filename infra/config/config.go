@@ -232,9 +232,11 @@ func (r *reader) warn(msg string) {
 	}
 }
 
+// get reads a key; "" counts as unset, because that is the default Pulumi.yaml declares for keys
+// whose default the program derives (the engine passes it to real runs, not to mock tests).
 func (r *reader) get(key string) (string, bool) {
 	v, ok := r.ctx.GetConfig(Namespace + ":" + key)
-	return v, ok
+	return v, ok && v != ""
 }
 
 // invalid records a bad non-secret value; fix is what follows `pulumi config set` to repair it.

@@ -2,6 +2,9 @@ package config_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -137,6 +140,46 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 	}
 }
 
+// The engine hands a real run every default Pulumi.yaml declares, "" included (mock tests get
+// none): the program must accept them all, and derive what "" stands for.
+func TestLoadAcceptsPulumiYAMLDefaults(t *testing.T) {
+	proj, err := workspace.LoadProject(filepath.Join("..", "..", "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]string{}
+	for key, decl := range proj.Config {
+		if decl.Default == nil {
+			continue
+		}
+		v := fmt.Sprint(decl.Default)
+		if _, isList := decl.Default.([]any); isList {
+			raw, err := json.Marshal(decl.Default)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v = string(raw)
+		}
+		declared[config.Namespace+":"+key] = v
+	}
+	withDefaults := func(extra map[string]string) map[string]string {
+		values := maps.Clone(declared)
+		maps.Copy(values, extra)
+		return values
+	}
+	cfg, err := load(t, withDefaults(map[string]string{"gcp:project": "ctmd-dev-123", "ctmd:mongoConnectionString": mongoURI}), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatalf("gke with the declared defaults: %v", err)
+	}
+	if cfg.Image != "" || cfg.RepositoryID != cfg.ClusterName {
+		t.Errorf("image %q repository %q: want the image left to the stack and the repository named after the cluster", cfg.Image, cfg.RepositoryID)
+	}
+	if _, err := load(t, withDefaults(map[string]string{"ctmd:target": "existing", "ctmd:image": "registry.example/ctmd/marketdata:v1",
+		"ctmd:mongoConnectionString": mongoURI}), "ctmd:mongoConnectionString"); err != nil {
+		t.Fatalf("existing with the declared defaults: %v", err)
+	}
+}
+
 func toAny(items []string) []any {
 	if len(items) == 0 {
 		return nil
@@ -258,8 +301,8 @@ func TestLoadErrors(t *testing.T) {
 			`invalid config "gcp:zone" value "europe-west1": must be a zone such as europe-west1-b; set it with pulumi config set gcp:zone europe-west1-b`},
 		{"bad target", gke(map[string]string{"ctmd:target": "aks"}), []string{secretKey},
 			`invalid config "ctmd:target" value "aks": must be one of gke, existing; set it with pulumi config set ctmd:target gke`},
-		{"existing without image", existing(map[string]string{"ctmd:image": ""}), []string{secretKey},
-			`invalid config "ctmd:image" value "": must be an image reference <registry>/<path>[:tag][@digest]; set it with pulumi config set ctmd:image europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>`},
+		{"existing with the empty default image", existing(map[string]string{"ctmd:image": ""}), []string{secretKey},
+			`missing required config "ctmd:image" (needed when ctmd:target is existing): set it with pulumi config set ctmd:image <registry>/marketdata:<tag>`},
 		{"existing image unset", map[string]string{"ctmd:target": "existing", secretKey: mongoURI}, []string{secretKey},
 			`missing required config "ctmd:image" (needed when ctmd:target is existing): set it with pulumi config set ctmd:image <registry>/marketdata:<tag>`},
 		{"bad image", gke(map[string]string{"ctmd:image": "Marketdata Latest"}), []string{secretKey},
