@@ -129,7 +129,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		MaxNodes:                 r.integer("maxNodes", DefaultMaxNodes, 1),
 		DeletionProtection:       r.boolean("deletionProtection", false),
 		IstioVersion:             r.matching("istioVersion", DefaultIstioVersion, versionPattern, "an Istio release version", DefaultIstioVersion),
-		IstioCanaryVersion:       r.optional("istioCanaryVersion", versionPattern, "an Istio release version", "<next-version>"),
+		IstioCanaryVersion:       r.matching("istioCanaryVersion", "", versionPattern, "an Istio release version", "<next-version>"),
 		IstioChartRepository:     r.chartRepository("istioChartRepository", DefaultIstioChartRepository),
 		InstallIstio:             r.boolean("installIstio", true),
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
@@ -272,14 +272,6 @@ func (r *reader) matching(key, def string, re *regexp.Regexp, want, example stri
 		return def
 	}
 	return v
-}
-
-// optional reads a key whose absence (or the empty default Pulumi.yaml declares) means "off".
-func (r *reader) optional(key string, re *regexp.Regexp, want, example string) string {
-	if v, _ := r.get(key); v == "" {
-		return ""
-	}
-	return r.matching(key, "", re, want, example)
 }
 
 func (r *reader) integer(key string, def, minimum int) int {
