@@ -84,8 +84,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 	if _, err := appsv1.NewDeployment(ctx, Name, &appsv1.DeploymentArgs{
 		Metadata: meta(Name),
+		// No replicas: the HorizontalPodAutoscaler owns .spec.replicas (its minimum is
+		// args.Replicas). Under Server-Side Apply a value here would either conflict with the
+		// scale subresource's manager on every update once the HPA has acted, or (forced) undo
+		// the HPA; ignoreChanges does not help, since the old value is still applied. See
+		// https://kubernetes.io/docs/reference/using-api/server-side-apply/#transferring-ownership
 		Spec: &appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(args.Replicas),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
 			Strategy: &appsv1.DeploymentStrategyArgs{
 				Type: pulumi.String("RollingUpdate"),

@@ -214,7 +214,6 @@ func TestApp(t *testing.T) {
 	dep := assertResource(t, s, "kubernetes:apps/v1:Deployment", "marketdata", appComponent, k8sProvider, `{
 		"apiVersion": "apps/v1", "kind": "Deployment", `+meta+`,
 		"spec": {
-			"replicas": 3,
 			"selector": {"matchLabels": {"app": "marketdata"}},
 			"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
 			"template": {
