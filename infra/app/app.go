@@ -22,7 +22,9 @@ const (
 	// SecretKey is the env var the service reads its connection string from.
 	SecretKey   = "MongoDB__ConnectionString"
 	GatewayName = "ctmd-gateway"
-	port        = 8080
+	// ConfigDigestAnnotation holds a keyed digest of the Secret's content on the pod template.
+	ConfigDigestAnnotation = "ctmd/config-digest"
+	port                   = 8080
 	// ingressPrincipal is the identity of the ingress gateway the mesh package installs (its
 	// service account is named after the release), the only caller the app accepts.
 	ingressPrincipal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
@@ -99,6 +101,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels: pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String("v1")},
+					// Env from a secretKeyRef is read at container start only: a new digest
+					// changes the template, so a rotated connection string rolls the pods.
+					Annotations: pulumi.StringMap{ConfigDigestAnnotation: configDigest(ctx, args.MongoConnectionString)},
 				},
 				Spec: podSpec(args.Image),
 			},

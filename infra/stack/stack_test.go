@@ -217,7 +217,8 @@ func TestApp(t *testing.T) {
 			"selector": {"matchLabels": {"app": "marketdata"}},
 			"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
 			"template": {
-				"metadata": {"labels": {"app": "marketdata", "version": "v1"}},
+				"metadata": {"labels": {"app": "marketdata", "version": "v1"},
+					"annotations": {"ctmd/config-digest": "`+configDigest(mongoURI)+`"}},
 				"spec": {
 					"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
 					"terminationGracePeriodSeconds": 30,

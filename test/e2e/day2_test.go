@@ -4,7 +4,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +18,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cryptotracker/ctmd/infra/app"
 )
 
 // newImage is the release the day-2 tests roll out after the first up.
@@ -55,7 +62,64 @@ func TestDayTwo(t *testing.T) {
 		waitRollout(t, k, "marketdata", newImage, scaled)
 		expectNoChanges(t, s, out)
 	})
+
+	t.Run("rotating the connection string rolls the pods", func(t *testing.T) {
+		const rotated = "mongodb+srv://ctmd-e2e:" + rotatedPassword + "@cluster0.e2e.mongodb.net/admin"
+		deployments := k.kube.AppsV1().Deployments(namespace)
+		before, err := deployments.Get(ctx, "marketdata", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldDigest := before.Spec.Template.Annotations[app.ConfigDigestAnnotation]
+		oldSets := replicaSetNames(t, k)
+		// Pods of the new ReplicaSet must start after this moment, when the Secret is rewritten
+		// (the Deployment depends on it, so the engine updates it first). The API server's
+		// timestamps have second precision.
+		rotatedAt := time.Now().Truncate(time.Second)
+		if err := s.SetConfig(ctx, "ctmd:mongoConnectionString", auto.ConfigValue{Value: rotated, Secret: true}); err != nil {
+			t.Fatal(err)
+		}
+		mustUp(t, s, out)
+
+		sec, err := k.kube.CoreV1().Secrets(namespace).Get(ctx, "ctmd-config", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(sec.Data[app.SecretKey]) != rotated { // never print the values
+			t.Fatal("the Secret does not hold the rotated connection string")
+		}
+		dep := waitRollout(t, k, "marketdata", newImage, *before.Spec.Replicas)
+		newDigest := dep.Spec.Template.Annotations[app.ConfigDigestAnnotation]
+		if oldDigest == "" || newDigest == "" || newDigest == oldDigest {
+			t.Fatalf("pod template digest %q -> %q: want a new, non-empty digest", oldDigest, newDigest)
+		}
+		pods := currentPods(t, k, dep)
+		if _, existed := oldSets[pods.replicaSet]; existed {
+			t.Fatalf("the rotation reused ReplicaSet %s: the pods keep the old connection string", pods.replicaSet)
+		}
+		if len(pods.items) != int(*dep.Spec.Replicas) {
+			t.Errorf("%d pods of the new ReplicaSet, want %d", len(pods.items), *dep.Spec.Replicas)
+		}
+		for _, p := range pods.items {
+			if p.CreationTimestamp.Time.Before(rotatedAt) {
+				t.Errorf("pod %s started at %s, before the rotation (%s): it read the old Secret", p.Name, p.CreationTimestamp, rotatedAt)
+			}
+			if p.Annotations[app.ConfigDigestAnnotation] != newDigest {
+				t.Errorf("pod %s carries digest %q, want %q", p.Name, p.Annotations[app.ConfigDigestAnnotation], newDigest)
+			}
+		}
+		assertNotInState(t, s, out, map[string]string{
+			"old password": password, "new password": rotatedPassword,
+			"old connection string (base64)": base64.StdEncoding.EncodeToString([]byte(connection)),
+			"new connection string (base64)": base64.StdEncoding.EncodeToString([]byte(rotated)),
+			"old digest":                     oldDigest, "new digest": newDigest,
+		})
+		expectNoChanges(t, s, out)
+	})
 }
+
+// rotatedPassword is the database password after the rotation, as recognisable as password.
+const rotatedPassword = "e2eR0tat3dPa55w0rdY7"
 
 // existingConfig is the configuration of a stack on the local cluster: target existing, no Istio
 // installed by the stack, plus extra.
@@ -125,4 +189,81 @@ func waitRollout(t *testing.T, k clients, name, image string, want int32) *appsv
 			fmt.Sprintf("image %s, spec.replicas %d, status %+v (want %s, %d)", got, spec, st, image, want)
 	})
 	return dep
+}
+
+// replicaSetNames lists the names of the ReplicaSets in the namespace.
+func replicaSetNames(t *testing.T, k clients) map[string]bool {
+	t.Helper()
+	list, err := k.kube.AppsV1().ReplicaSets(namespace).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, rs := range list.Items {
+		names[rs.Name] = true
+	}
+	return names
+}
+
+// podsOf is the ReplicaSet of a Deployment's current revision and its pods.
+type podsOf struct {
+	replicaSet string
+	items      []corev1.Pod
+}
+
+// currentPods finds the ReplicaSet of the Deployment's current revision and its pods.
+func currentPods(t *testing.T, k clients, dep *appsv1.Deployment) podsOf {
+	t.Helper()
+	const revision = "deployment.kubernetes.io/revision"
+	sets, err := k.kube.AppsV1().ReplicaSets(namespace).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range sets.Items {
+		owner := metav1.GetControllerOf(&rs)
+		if owner == nil || owner.UID != dep.UID || rs.Annotations[revision] != dep.Annotations[revision] {
+			continue
+		}
+		pods, err := k.kube.CoreV1().Pods(namespace).List(t.Context(), metav1.ListOptions{
+			LabelSelector: "pod-template-hash=" + rs.Labels["pod-template-hash"],
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var live []corev1.Pod
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				live = append(live, p)
+			}
+		}
+		return podsOf{replicaSet: rs.Name, items: live}
+	}
+	t.Fatalf("no ReplicaSet of %s at revision %s", dep.Name, dep.Annotations[revision])
+	return podsOf{}
+}
+
+// assertNotInState fails if any of leaks (what -> value) appears in plain text in the stack's
+// backend files (state, history, backups), in `pulumi stack export`, in the stack's config file
+// or in the engine's output.
+func assertNotInState(t *testing.T, s *testStack, out *transcript, leaks map[string]string) {
+	t.Helper()
+	stackFile, err := os.ReadFile(filepath.Join(s.Workspace().WorkDir(), "Pulumi."+s.name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]string{
+		"pulumi stack export": s.cli(t, "stack", "export"),
+		"stack file":          string(stackFile),
+		"engine output":       out.String(),
+	}
+	for path, content := range s.backendFiles(t) {
+		texts["backend file "+path] = content
+	}
+	for where, text := range texts {
+		for what, leak := range leaks {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s contains the %s in plain text", where, what)
+			}
+		}
+	}
 }
