@@ -39,6 +39,9 @@ type Args struct {
 	MongoConnectionString pulumi.StringOutput
 	// MongoHosts narrows the mongo-ext ServiceEntry to these hosts; empty allows any address.
 	MongoHosts []string
+	// ManagedPrometheus declares a PodMonitoring for Google Managed Prometheus (GKE only: the
+	// kind exists where managed collection is on).
+	ManagedPrometheus bool
 	// Mesh is what must exist before pods start (istiod, so they get sidecars) and before the
 	// Istio custom resources are created. Empty when the cluster already runs Istio.
 	Mesh []pulumi.Resource
@@ -100,10 +103,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
-					Labels: pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String("v1")},
-					// Env from a secretKeyRef is read at container start only: a new digest
-					// changes the template, so a rotated connection string rolls the pods.
-					Annotations: pulumi.StringMap{ConfigDigestAnnotation: configDigest(ctx, args.MongoConnectionString)},
+					Labels:      pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String("v1")},
+					Annotations: podAnnotations(configDigest(ctx, args.MongoConnectionString)),
 				},
 				Spec: podSpec(args.Image),
 			},
@@ -161,69 +162,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
+	if args.ManagedPrometheus {
+		if err := customResource(ctx, "monitoring.googleapis.com/v1", "PodMonitoring", Name, podMonitoring(), inNamespace); err != nil {
+			return nil, err
+		}
+	}
+
 	a.Namespace = ns.Metadata.Name().Elem()
 	if err := ctx.RegisterResourceOutputs(a, pulumi.Map{"namespace": a.Namespace}); err != nil {
 		return nil, err
 	}
 	return a, nil
-}
-
-// podSpec runs the service as an unprivileged, read-only container; Istio adds its sidecar.
-func podSpec(image pulumi.StringInput) *corev1.PodSpecArgs {
-	probe := func(path string, period int) *corev1.ProbeArgs {
-		return &corev1.ProbeArgs{
-			HttpGet:          &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("http")},
-			PeriodSeconds:    pulumi.Int(period),
-			TimeoutSeconds:   pulumi.Int(2),
-			FailureThreshold: pulumi.Int(3),
-		}
-	}
-	return &corev1.PodSpecArgs{
-		SecurityContext: &corev1.PodSecurityContextArgs{
-			SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-		},
-		// Soft spreading: on a one-node cluster the replicas still schedule.
-		TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{&corev1.TopologySpreadConstraintArgs{
-			MaxSkew:           pulumi.Int(1),
-			TopologyKey:       pulumi.String("kubernetes.io/hostname"),
-			WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
-			LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app": pulumi.String(Name)}},
-		}},
-		TerminationGracePeriodSeconds: pulumi.Int(30),
-		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
-			Name:  pulumi.String(Name),
-			Image: image,
-			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
-				Name: pulumi.String("http"), ContainerPort: pulumi.Int(port), Protocol: pulumi.String("TCP"),
-			}},
-			Env: corev1.EnvVarArray{&corev1.EnvVarArgs{
-				Name: pulumi.String(SecretKey),
-				ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
-					Name: pulumi.String(SecretName), Key: pulumi.String(SecretKey),
-				}},
-			}},
-			LivenessProbe:  probe("/healthz", 10),
-			ReadinessProbe: probe("/readyz", 5),
-			Resources: &corev1.ResourceRequirementsArgs{
-				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi")},
-				Limits:   pulumi.StringMap{"memory": pulumi.String("256Mi")},
-			},
-			SecurityContext: &corev1.SecurityContextArgs{
-				RunAsNonRoot: pulumi.Bool(true),
-				// Numeric, so the kubelet can verify non-root even when the image names its user.
-				RunAsUser:                pulumi.Int(65532),
-				RunAsGroup:               pulumi.Int(65532),
-				ReadOnlyRootFilesystem:   pulumi.Bool(true),
-				AllowPrivilegeEscalation: pulumi.Bool(false),
-				Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-				SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-			},
-			VolumeMounts: corev1.VolumeMountArray{&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")}},
-		}},
-		// The root filesystem is read-only; /tmp is the one writable place.
-		Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
-			Name:     pulumi.String("tmp"),
-			EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("64Mi")},
-		}},
-	}
 }

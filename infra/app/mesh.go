@@ -51,16 +51,22 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption)
 		}},
 	}
 	for _, r := range resources {
-		if _, err := apiextensions.NewCustomResource(ctx, r.name, &apiextensions.CustomResourceArgs{
-			ApiVersion:  pulumi.String(r.apiVersion),
-			Kind:        pulumi.String(r.kind),
-			Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(r.name), Namespace: pulumi.String(Namespace)},
-			OtherFields: kubernetes.UntypedArgs{"spec": r.spec},
-		}, opts...); err != nil {
+		if err := customResource(ctx, r.apiVersion, r.kind, r.name, r.spec, opts); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// customResource declares an object of a kind the kubernetes SDK has no type for.
+func customResource(ctx *pulumi.Context, apiVersion, kind, name string, spec map[string]any, opts []pulumi.ResourceOption) error {
+	_, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
+		ApiVersion:  pulumi.String(apiVersion),
+		Kind:        pulumi.String(kind),
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(Namespace)},
+		OtherFields: kubernetes.UntypedArgs{"spec": spec},
+	}, opts...)
+	return err
 }
 
 // mongoServiceEntry allows TLS to the listed hosts (Atlas speaks TLS, which Istio cannot parse

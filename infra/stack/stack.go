@@ -77,6 +77,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		Replicas:              cfg.Replicas,
 		MongoConnectionString: cfg.MongoConnectionString,
 		MongoHosts:            cfg.MongoHosts,
+		ManagedPrometheus:     cfg.Target == config.TargetGKE,
 		Mesh:                  meshDeps,
 	})
 	if err != nil {

@@ -218,7 +218,8 @@ func TestApp(t *testing.T) {
 			"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
 			"template": {
 				"metadata": {"labels": {"app": "marketdata", "version": "v1"},
-					"annotations": {"ctmd/config-digest": "`+configDigest(mongoURI)+`"}},
+					"annotations": {"ctmd/config-digest": "`+configDigest(mongoURI)+`",
+						"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}},
 				"spec": {
 					"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
 					"terminationGracePeriodSeconds": 30,
