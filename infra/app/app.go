@@ -25,9 +25,6 @@ const (
 	// ConfigDigestAnnotation holds a keyed digest of the Secret's content on the pod template.
 	ConfigDigestAnnotation = "ctmd/config-digest"
 	port                   = 8080
-	// ingressPrincipal is the identity of the ingress gateway the mesh package installs (its
-	// service account is named after the release), the only caller the app accepts.
-	ingressPrincipal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
 )
 
 // Args configures the workload.
@@ -39,6 +36,10 @@ type Args struct {
 	MongoConnectionString pulumi.StringOutput
 	// MongoHosts narrows the mongo-ext ServiceEntry to these hosts; empty allows any address.
 	MongoHosts []string
+	// IngressPrincipals (the ingress gateways) and CallerPrincipals (in-mesh workloads calling
+	// the Service directly) are the only identities the AuthorizationPolicy admits.
+	IngressPrincipals []string
+	CallerPrincipals  []string
 	// ManagedPrometheus declares a PodMonitoring for Google Managed Prometheus (GKE only: the
 	// kind exists where managed collection is on).
 	ManagedPrometheus bool

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"slices"
+
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -10,7 +12,7 @@ import (
 const mongoPort = 27017
 
 // meshResources routes /api from the ingress gateway to the Service, enforces mTLS, admits only
-// the gateway, and registers MongoDB as the one external destination (the mesh runs with
+// the configured gateway and caller identities, and registers MongoDB as the one external destination (the mesh runs with
 // REGISTRY_ONLY egress by default).
 func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption) error {
 	resources := []struct {
@@ -42,7 +44,7 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption)
 			"selector": map[string]any{"matchLabels": map[string]any{"app": Name}},
 			"action":   "ALLOW",
 			"rules": []any{map[string]any{
-				"from": []any{map[string]any{"source": map[string]any{"principals": []any{ingressPrincipal}}}},
+				"from": []any{map[string]any{"source": map[string]any{"principals": toAny(slices.Concat(args.IngressPrincipals, args.CallerPrincipals))}}},
 				"to": []any{map[string]any{"operation": map[string]any{
 					"methods": []any{"GET", "HEAD"},
 					"paths":   []any{"/api/*"},
@@ -82,14 +84,19 @@ func mongoServiceEntry(hosts []string) map[string]any {
 			"resolution": "NONE",
 		}
 	}
-	list := make([]any, len(hosts))
-	for i, h := range hosts {
-		list[i] = h
-	}
 	return map[string]any{
-		"hosts":      list,
+		"hosts":      toAny(hosts),
 		"ports":      []any{map[string]any{"number": mongoPort, "name": "tls-mongo", "protocol": "TLS"}},
 		"location":   "MESH_EXTERNAL",
 		"resolution": "NONE",
 	}
+}
+
+// toAny turns a list of strings into the []any an untyped spec holds.
+func toAny(items []string) []any {
+	list := make([]any, len(items))
+	for i, item := range items {
+		list[i] = item
+	}
+	return list
 }

@@ -57,6 +57,12 @@ type Config struct {
 	MongoConnectionString pulumi.StringOutput
 	MongoHosts            []string
 
+	// IngressPrincipals are the identities of the ingress gateway(s) the app admits; defaulted
+	// to the gateway ctmd installs. CallerPrincipals are in-mesh workloads that may call the
+	// Service directly.
+	IngressPrincipals []string
+	CallerPrincipals  []string
+
 	// Kubeconfig is the secret ctmd:kubeconfig for TargetExisting; HasKubeconfig is false when
 	// the ambient kubeconfig ($KUBECONFIG or ~/.kube/config) is to be used instead.
 	Kubeconfig    pulumi.StringOutput
@@ -77,6 +83,9 @@ const (
 	DefaultIstioVersion          = "1.29.2"
 	DefaultReplicas              = 2
 	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
+	// InstalledGatewayPrincipal is the identity of the ingress gateway ctmd installs: Istio's
+	// default trust domain, the gateway release's namespace and service account (infra/mesh).
+	InstalledGatewayPrincipal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
 	// OpenControlPlane is the default authorized network: anyone may reach the API server's
 	// endpoint (they still need Google credentials). Load warns when it is in the list.
 	OpenControlPlane = "0.0.0.0/0"
@@ -90,6 +99,9 @@ var (
 	versionPattern     = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
 	// A Docker image reference: registry host with optional port, path, tag and/or digest.
 	imagePattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+	// An Istio principal <trust-domain>/ns/<namespace>/sa/<service-account>, without the
+	// wildcards AuthorizationPolicy would accept: each entry names exactly one identity.
+	principalPattern = regexp.MustCompile(`^[A-Za-z0-9][-._A-Za-z0-9]*/ns/[a-z0-9]([-a-z0-9]*[a-z0-9])?/sa/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`)
 	// A DNS name, optionally a wildcard such as *.abcde.mongodb.net.
 	hostPattern = regexp.MustCompile(`^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$`)
 )
@@ -112,6 +124,17 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
 		Replicas:                 r.integer("replicas", DefaultReplicas, 1),
 		MongoHosts:               r.hosts("mongoHosts"),
+		IngressPrincipals:        r.principals("ingressPrincipals"),
+		CallerPrincipals:         r.principals("callerPrincipals"),
+	}
+	if len(c.IngressPrincipals) == 0 {
+		if c.InstallIstio {
+			c.IngressPrincipals = []string{InstalledGatewayPrincipal}
+		} else {
+			// Without it the AuthorizationPolicy would deny every request through the gateway.
+			r.fail(fmt.Errorf(`missing required config %q (needed when ctmd:installIstio is false): find the namespace and service account of the cluster's ingress gateway with kubectl get pods -A -l istio=ingressgateway -o custom-columns=NAMESPACE:.metadata.namespace,SERVICE_ACCOUNT:.spec.serviceAccountName and set it with pulumi config set --path '%[1]s[0]' cluster.local/ns/<namespace>/sa/<service-account>`,
+				Namespace+":ingressPrincipals"))
+		}
 	}
 	if c.MaxNodes < c.MinNodes {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
@@ -282,6 +305,17 @@ func (r *reader) cidrs(key string, def []string) []string {
 	for _, item := range items {
 		if _, _, err := net.ParseCIDR(item); err != nil {
 			r.invalid(key, item, "a list of CIDRs such as 203.0.113.0/24", listFix(key, "203.0.113.0/24"))
+		}
+	}
+	return items
+}
+
+func (r *reader) principals(key string) []string {
+	const example = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
+	items, _ := r.list(key, nil, example)
+	for _, item := range items {
+		if !principalPattern.MatchString(item) {
+			r.invalid(key, item, "a list of Istio principals <trust-domain>/ns/<namespace>/sa/<service-account>", listFix(key, example))
 		}
 	}
 	return items

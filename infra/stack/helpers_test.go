@@ -22,6 +22,8 @@ const (
 	k8sProvider  = "pulumi:providers:kubernetes::ctmd-cluster"
 	istiodRef    = "kubernetes:helm.sh/v3:Release::istiod"
 	appComponent = "ctmd:app:Marketdata::marketdata"
+	// istioctlGateway is the identity of the ingress gateway istioctl installs.
+	istioctlGateway = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 )
 
 // output is a stack output as the engine would record it.
@@ -88,6 +90,8 @@ func existingConfig(extra map[string]string) map[string]string {
 		"ctmd:target":       "existing",
 		"ctmd:installIstio": "false",
 		"ctmd:image":        "registry.example/ctmd/marketdata:v1",
+		// What istioctl install names its gateway: the stack must not assume ctmd's own.
+		"ctmd:ingressPrincipals": `["` + istioctlGateway + `"]`,
 	}
 	for k, val := range extra {
 		v[k] = val

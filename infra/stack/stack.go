@@ -77,6 +77,8 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		Replicas:              cfg.Replicas,
 		MongoConnectionString: cfg.MongoConnectionString,
 		MongoHosts:            cfg.MongoHosts,
+		IngressPrincipals:     cfg.IngressPrincipals,
+		CallerPrincipals:      cfg.CallerPrincipals,
 		ManagedPrometheus:     cfg.Target == config.TargetGKE,
 		Mesh:                  meshDeps,
 	})

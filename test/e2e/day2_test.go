@@ -34,7 +34,7 @@ func TestDayTwo(t *testing.T) {
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
-	s := newStack(t, "e2e-day2", existingConfig(nil))
+	s := newExistingStack(t, "e2e-day2", nil)
 	t.Cleanup(func() { _, _ = s.Destroy(context.Background(), optdestroy.ProgressStreams(out)) })
 
 	mustUp(t, s, out)
@@ -121,9 +121,10 @@ func TestDayTwo(t *testing.T) {
 // rotatedPassword is the database password after the rotation, as recognisable as password.
 const rotatedPassword = "e2eR0tat3dPa55w0rdY7"
 
-// existingConfig is the configuration of a stack on the local cluster: target existing, no Istio
-// installed by the stack, plus extra.
-func existingConfig(extra auto.ConfigMap) auto.ConfigMap {
+// newExistingStack creates a stack for the local cluster: target existing, no Istio installed
+// by the stack, so the gateway's identity is configured, plus extra.
+func newExistingStack(t *testing.T, name string, extra auto.ConfigMap) *testStack {
+	t.Helper()
 	cfg := auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:installIstio":          {Value: "false"},
@@ -133,7 +134,12 @@ func existingConfig(extra auto.ConfigMap) auto.ConfigMap {
 	for k, v := range extra {
 		cfg[k] = v
 	}
-	return cfg
+	s := newStack(t, name, cfg)
+	// A list: set by path, as the engine type-checks it against Pulumi.yaml.
+	if err := s.SetConfigWithOptions(t.Context(), "ctmd:ingressPrincipals[0]", auto.ConfigValue{Value: gatewayPrincipal}, &auto.ConfigOptions{Path: true}); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // mustUp runs `pulumi up` and fails the test unless it succeeded.

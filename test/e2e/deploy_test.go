@@ -55,6 +55,10 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		"ctmd:image":                 {Value: image},
 		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
 	})
+	// Required with installIstio false: the identity of the cluster's own gateway.
+	if err := s.SetConfigWithOptions(ctx, "ctmd:ingressPrincipals[0]", auto.ConfigValue{Value: gatewayPrincipal}, &auto.ConfigOptions{Path: true}); err != nil {
+		t.Fatal(err)
+	}
 	destroyed := false
 	t.Cleanup(func() {
 		// A failed assertion must not leave objects behind for the next run on the same cluster.
