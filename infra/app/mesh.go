@@ -30,7 +30,10 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption)
 			"hosts":    []any{"*"},
 			"gateways": []any{GatewayName},
 			"http": []any{map[string]any{
-				"match": []any{map[string]any{"uri": map[string]any{"prefix": "/api"}}},
+				// Case-insensitive like the service's own routes (ASP.NET Core's, which clients of
+				// the original rely on); Istio ignores case for prefix and exact matches:
+				// https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPMatchRequest
+				"match": []any{map[string]any{"uri": map[string]any{"prefix": "/api"}, "ignoreUriCase": true}},
 				"route": []any{map[string]any{
 					"destination": map[string]any{"host": Name, "port": map[string]any{"number": 80}},
 				}},

@@ -292,7 +292,7 @@ func TestMeshResources(t *testing.T) {
 	}`)
 	cr("networking.istio.io/v1", "VirtualService", "ctmd", `{
 		"hosts": ["*"], "gateways": ["ctmd-gateway"],
-		"http": [{"match": [{"uri": {"prefix": "/api"}}],
+		"http": [{"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
 			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]}]
 	}`)
 	cr("networking.istio.io/v1", "ServiceEntry", "mongo-ext", `{

@@ -437,7 +437,7 @@ func checkMesh(t *testing.T, k clients, mongoHost string) {
 		"hosts": ["*"],
 		"gateways": ["ctmd-gateway"],
 		"http": [{
-			"match": [{"uri": {"prefix": "/api"}}],
+			"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
 			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]
 		}]
 	}`)
