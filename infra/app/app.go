@@ -6,8 +6,6 @@ import (
 	"slices"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
-	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
@@ -24,7 +22,11 @@ const (
 	GatewayName = "ctmd-gateway"
 	// ConfigDigestAnnotation holds a keyed digest of the Secret's content on the pod template.
 	ConfigDigestAnnotation = "ctmd/config-digest"
-	port                   = 8080
+	// The version labels of the two tracks, which the DestinationRule's subsets select (Istio's
+	// request metrics carry them as destination_version).
+	stableVersion = "v1"
+	canaryVersion = "canary"
+	port          = 8080
 )
 
 // Args configures the workload.
@@ -43,6 +45,11 @@ type Args struct {
 	// ManagedPrometheus declares a PodMonitoring for Google Managed Prometheus (GKE only: the
 	// kind exists where managed collection is on).
 	ManagedPrometheus bool
+	// CanaryImage, when set, runs a second track (Deployment marketdata-canary) that receives
+	// CanaryWeight percent of the gateway's /api traffic, and every request with the canary
+	// header.
+	CanaryImage  string
+	CanaryWeight int
 	// Mesh is what must exist before pods start (istiod, so they get sidecars) and before the
 	// Istio custom resources are created. Empty when the cluster already runs Istio.
 	Mesh []pulumi.Resource
@@ -54,7 +61,8 @@ type App struct {
 	Namespace pulumi.StringOutput
 }
 
-// New declares the namespace, Secret, Deployment, Service, HPA, PDB and Istio resources.
+// New declares the namespace, Secret, the stable (and canary) Deployment and HPA, the Service,
+// the PDB and the Istio resources.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*App, error) {
 	a := &App{}
 	if err := ctx.RegisterComponentResource("ctmd:app:Marketdata", name, a, opts...); err != nil {
@@ -88,30 +96,28 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if _, err := appsv1.NewDeployment(ctx, Name, &appsv1.DeploymentArgs{
-		Metadata: meta(Name),
-		// No replicas: the HorizontalPodAutoscaler owns .spec.replicas (its minimum is
-		// args.Replicas). Under Server-Side Apply a value here would either conflict with the
-		// scale subresource's manager on every update once the HPA has acted, or (forced) undo
-		// the HPA; ignoreChanges does not help, since the old value is still applied. See
-		// https://kubernetes.io/docs/reference/using-api/server-side-apply/#transferring-ownership
-		Spec: &appsv1.DeploymentSpecArgs{
-			Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
-			Strategy: &appsv1.DeploymentStrategyArgs{
-				Type: pulumi.String("RollingUpdate"),
-				// Never below the wanted replica count during a rollout.
-				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{MaxSurge: pulumi.Int(1), MaxUnavailable: pulumi.Int(0)},
-			},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{
-					Labels:      pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String("v1")},
-					Annotations: podAnnotations(configDigest(ctx, args.MongoConnectionString)),
-				},
-				Spec: podSpec(args.Image),
-			},
-		},
-	}, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns, secret}, args.Mesh)))...); err != nil {
+	// Every track's pods need the Secret to start and istiod to get their sidecars.
+	podOpts := child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns, secret}, args.Mesh)))
+	digest := configDigest(ctx, args.MongoConnectionString)
+	stable, err := workload(ctx, track{
+		name: Name, version: stableVersion, image: args.Image,
+		selector:    labels,
+		minReplicas: args.Replicas, maxReplicas: 3 * args.Replicas,
+	}, digest, podOpts, inNamespace)
+	if err != nil {
 		return nil, err
+	}
+	workloads := []pulumi.Resource{stable}
+	if args.CanaryImage != "" {
+		canary, err := workload(ctx, track{
+			name: Name + "-canary", version: canaryVersion, image: pulumi.String(args.CanaryImage),
+			selector:    pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String(canaryVersion)},
+			minReplicas: 1, maxReplicas: 3 * args.Replicas,
+		}, digest, podOpts, inNamespace)
+		if err != nil {
+			return nil, err
+		}
+		workloads = append(workloads, canary)
 	}
 
 	if _, err := corev1.NewService(ctx, Name, &corev1.ServiceArgs{
@@ -128,26 +134,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if _, err := autoscalingv2.NewHorizontalPodAutoscaler(ctx, Name, &autoscalingv2.HorizontalPodAutoscalerArgs{
-		Metadata: meta(Name),
-		Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
-			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
-				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: pulumi.String(Name),
-			},
-			MinReplicas: pulumi.Int(args.Replicas),
-			MaxReplicas: pulumi.Int(3 * args.Replicas),
-			Metrics: autoscalingv2.MetricSpecArray{&autoscalingv2.MetricSpecArgs{
-				Type: pulumi.String("Resource"),
-				Resource: &autoscalingv2.ResourceMetricSourceArgs{
-					Name:   pulumi.String("cpu"),
-					Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("Utilization"), AverageUtilization: pulumi.Int(70)},
-				},
-			}},
-		},
-	}, inNamespace...); err != nil {
-		return nil, err
-	}
-
+	// One budget over both tracks (pods may not be covered by two: eviction refuses them).
 	// maxUnavailable rather than minAvailable: node drains keep working with a single replica.
 	if _, err := policyv1.NewPodDisruptionBudget(ctx, Name, &policyv1.PodDisruptionBudgetArgs{
 		Metadata: meta(Name),
@@ -159,7 +146,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if err := meshResources(ctx, args, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns}, args.Mesh)))); err != nil {
+	if err := meshResources(ctx, args, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns}, args.Mesh))), workloads); err != nil {
 		return nil, err
 	}
 

@@ -11,13 +11,16 @@ import (
 
 const mongoPort = 27017
 
-// meshResources routes /api from the ingress gateway to the Service, enforces mTLS, admits only
-// the configured gateway and caller identities, and registers MongoDB as the one external destination (the mesh runs with
-// REGISTRY_ONLY egress by default).
-func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption) error {
+// meshResources routes /api from the ingress gateway to the Service's tracks, enforces mTLS,
+// admits only the configured gateway and caller identities, and registers MongoDB as the one
+// external destination (the mesh runs with REGISTRY_ONLY egress by default). The routes change
+// only after workloads (the Deployments) are rolled out, so traffic never moves to pods that are
+// not ready yet, and away from the canary only once the stable track runs the promoted image.
+func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption, workloads []pulumi.Resource) error {
 	resources := []struct {
 		apiVersion, kind, name string
 		spec                   map[string]any
+		after                  []pulumi.Resource
 	}{
 		{"networking.istio.io/v1", "Gateway", GatewayName, map[string]any{
 			"selector": map[string]any{"istio": "ingressgateway"},
@@ -25,24 +28,17 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption)
 				"port":  map[string]any{"number": 80, "name": "http", "protocol": "HTTP"},
 				"hosts": []any{"*"},
 			}},
-		}},
+		}, nil},
 		{"networking.istio.io/v1", "VirtualService", "ctmd", map[string]any{
 			"hosts":    []any{"*"},
 			"gateways": []any{GatewayName},
-			"http": []any{map[string]any{
-				// Case-insensitive like the service's own routes (ASP.NET Core's, which clients of
-				// the original rely on); Istio ignores case for prefix and exact matches:
-				// https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPMatchRequest
-				"match": []any{map[string]any{"uri": map[string]any{"prefix": "/api"}, "ignoreUriCase": true}},
-				"route": []any{map[string]any{
-					"destination": map[string]any{"host": Name, "port": map[string]any{"number": 80}},
-				}},
-			}},
-		}},
-		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts)},
+			"http":     httpRoutes(args.CanaryImage != "", args.CanaryWeight),
+		}, workloads},
+		{"networking.istio.io/v1", "DestinationRule", Name, destinationRule(), nil},
+		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts), nil},
 		{"security.istio.io/v1", "PeerAuthentication", "default", map[string]any{
 			"mtls": map[string]any{"mode": "STRICT"},
-		}},
+		}, nil},
 		{"security.istio.io/v1", "AuthorizationPolicy", Name, map[string]any{
 			"selector": map[string]any{"matchLabels": map[string]any{"app": Name}},
 			"action":   "ALLOW",
@@ -53,10 +49,10 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption)
 					"paths":   []any{"/api/*"},
 				}}},
 			}},
-		}},
+		}, nil},
 	}
 	for _, r := range resources {
-		if err := customResource(ctx, r.apiVersion, r.kind, r.name, r.spec, opts); err != nil {
+		if err := customResource(ctx, r.apiVersion, r.kind, r.name, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))); err != nil {
 			return err
 		}
 	}

@@ -52,6 +52,9 @@ type Config struct {
 	// marketdata:latest in the repository it creates.
 	Image    string
 	Replicas int
+	// CanaryImage, when set, is released to CanaryWeight percent of the traffic.
+	CanaryImage  string
+	CanaryWeight int
 
 	// MongoConnectionString is always a secret output; the plain value never leaves Load.
 	MongoConnectionString pulumi.StringOutput
@@ -82,6 +85,7 @@ const (
 	DefaultMaxNodes              = 3
 	DefaultIstioVersion          = "1.29.2"
 	DefaultReplicas              = 2
+	DefaultCanaryWeight          = 10
 	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
 	// InstalledGatewayPrincipal is the identity of the ingress gateway ctmd installs: Istio's
 	// default trust domain, the gateway release's namespace and service account (infra/mesh).
@@ -123,6 +127,8 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
 		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
 		Replicas:                 r.integer("replicas", DefaultReplicas, 1),
+		CanaryImage:              r.matching("canaryImage", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "<registry>/marketdata:<new-tag>"),
+		CanaryWeight:             r.percentage("canaryWeight", DefaultCanaryWeight),
 		MongoHosts:               r.hosts("mongoHosts"),
 		IngressPrincipals:        r.principals("ingressPrincipals"),
 		CallerPrincipals:         r.principals("callerPrincipals"),
@@ -139,6 +145,16 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	if c.MaxNodes < c.MinNodes {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
 			Namespace+":maxNodes", c.MinNodes, c.MinNodes))
+	}
+	switch {
+	case c.CanaryImage != "" && c.CanaryImage == c.Image:
+		r.fail(fmt.Errorf(`invalid config %q: it equals ctmd:image, so there is nothing to compare; promote the canary with pulumi config rm %[1]s, or set another image with pulumi config set %[1]s <registry>/marketdata:<new-tag>`,
+			Namespace+":canaryImage"))
+	// The engine applies Pulumi.yaml's default to real runs, so only a changed weight can be
+	// told apart from an unset one.
+	case c.CanaryImage == "" && c.CanaryWeight != DefaultCanaryWeight:
+		r.fail(fmt.Errorf(`config %q is set but ctmd:canaryImage is not: there is no canary to send traffic to; remove it with pulumi config rm %[1]s, or start a canary with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`,
+			Namespace+":canaryWeight"))
 	}
 	mongo := r.secret("mongoConnectionString", "<mongodb+srv://user:password@host/>", true)
 	switch {
@@ -265,6 +281,20 @@ func (r *reader) integer(key string, def, minimum int) int {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < minimum {
 		r.invalid(key, v, fmt.Sprintf("an integer of at least %d", minimum), scalarFix(key, strconv.Itoa(def)))
+		return def
+	}
+	return n
+}
+
+// percentage reads an integer from 0 to 100.
+func (r *reader) percentage(key string, def int) int {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 100 {
+		r.invalid(key, v, "an integer from 0 to 100", scalarFix(key, strconv.Itoa(def)))
 		return def
 	}
 	return n

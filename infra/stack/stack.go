@@ -77,6 +77,8 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		Replicas:              cfg.Replicas,
 		MongoConnectionString: cfg.MongoConnectionString,
 		MongoHosts:            cfg.MongoHosts,
+		CanaryImage:           cfg.CanaryImage,
+		CanaryWeight:          cfg.CanaryWeight,
 		IngressPrincipals:     cfg.IngressPrincipals,
 		CallerPrincipals:      cfg.CallerPrincipals,
 		ManagedPrometheus:     cfg.Target == config.TargetGKE,
@@ -97,5 +99,12 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	}).(pulumi.StringOutput)
 	outputs["istioVersion"] = pulumi.String(istioVersion)
 	outputs["namespace"] = a.Namespace
+	// What the gateway sends where: empty and 0 without a canary.
+	canaryWeight := 0
+	if cfg.CanaryImage != "" {
+		canaryWeight = cfg.CanaryWeight
+	}
+	outputs["canaryImage"] = pulumi.String(cfg.CanaryImage)
+	outputs["canaryWeight"] = pulumi.Int(canaryWeight)
 	return outputs, nil
 }

@@ -292,8 +292,12 @@ func TestMeshResources(t *testing.T) {
 	}`)
 	cr("networking.istio.io/v1", "VirtualService", "ctmd", `{
 		"hosts": ["*"], "gateways": ["ctmd-gateway"],
-		"http": [{"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
-			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]}]
+		"http": [{"name": "api", "match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
+			"route": [{"destination": {"host": "marketdata", "subset": "stable", "port": {"number": 80}}, "weight": 100}]}]
+	}`)
+	cr("networking.istio.io/v1", "DestinationRule", "marketdata", `{
+		"host": "marketdata",
+		"subsets": [{"name": "stable", "labels": {"version": "v1"}}, {"name": "canary", "labels": {"version": "canary"}}]
 	}`)
 	cr("networking.istio.io/v1", "ServiceEntry", "mongo-ext", `{
 		"hosts": ["mongo.external"], "addresses": ["0.0.0.0/0"],
@@ -329,6 +333,8 @@ func TestGKEOutputs(t *testing.T) {
 		"url": {"Value": "http://198.51.100.7/api/v1/currencies", "Secret": false},
 		"istioVersion": {"Value": "1.29.2", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false},
+		"canaryImage": {"Value": "", "Secret": false},
+		"canaryWeight": {"Value": 0, "Secret": false},
 		"imageRepository": {"Value": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd", "Secret": false}
 	}`)
 }
@@ -367,6 +373,7 @@ func TestExistingTarget(t *testing.T) {
 		"kubernetes:core/v1:Namespace ctmd",
 		"kubernetes:core/v1:Secret ctmd-config",
 		"kubernetes:core/v1:Service marketdata",
+		"kubernetes:networking.istio.io/v1:DestinationRule marketdata",
 		"kubernetes:networking.istio.io/v1:Gateway ctmd-gateway",
 		"kubernetes:networking.istio.io/v1:ServiceEntry mongo-ext",
 		"kubernetes:networking.istio.io/v1:VirtualService ctmd",
@@ -384,7 +391,9 @@ func TestExistingTarget(t *testing.T) {
 		"ingressIp": {"Value": "", "Secret": false},
 		"url": {"Value": "", "Secret": false},
 		"istioVersion": {"Value": "", "Secret": false},
-		"namespace": {"Value": "ctmd", "Secret": false}
+		"namespace": {"Value": "ctmd", "Secret": false},
+		"canaryImage": {"Value": "", "Secret": false},
+		"canaryWeight": {"Value": 0, "Secret": false}
 	}`)
 }
 

@@ -93,6 +93,7 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		"kubernetes:policy/v1:PodDisruptionBudget": 1,
 		"kubernetes:networking.istio.io/v1:Gateway": 1,
 		"kubernetes:networking.istio.io/v1:VirtualService": 1,
+		"kubernetes:networking.istio.io/v1:DestinationRule": 1,
 		"kubernetes:networking.istio.io/v1:ServiceEntry": 1,
 		"kubernetes:security.istio.io/v1:PeerAuthentication": 1,
 		"kubernetes:security.istio.io/v1:AuthorizationPolicy": 1
@@ -437,8 +438,9 @@ func checkMesh(t *testing.T, k clients, mongoHost string) {
 		"hosts": ["*"],
 		"gateways": ["ctmd-gateway"],
 		"http": [{
+			"name": "api",
 			"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
-			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]
+			"route": [{"destination": {"host": "marketdata", "subset": "stable", "port": {"number": 80}}, "weight": 100}]
 		}]
 	}`)
 	wantEntry := `{
