@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -29,7 +28,7 @@ func TestCanaryReleases(t *testing.T) {
 	k := newClients(t)
 	out := &transcript{}
 	s := newExistingStack(t, "e2e-canary", nil)
-	t.Cleanup(func() { _, _ = s.Destroy(context.Background(), optdestroy.ProgressStreams(out)) })
+	t.Cleanup(func() { destroy(t, k, s, out) })
 	set := func(key, value string) {
 		t.Helper()
 		if err := s.SetConfig(ctx, key, auto.ConfigValue{Value: value}); err != nil {

@@ -35,7 +35,7 @@ func TestDayTwo(t *testing.T) {
 	k := newClients(t)
 	out := &transcript{}
 	s := newExistingStack(t, "e2e-day2", nil)
-	t.Cleanup(func() { _, _ = s.Destroy(context.Background(), optdestroy.ProgressStreams(out)) })
+	t.Cleanup(func() { destroy(t, k, s, out) })
 
 	mustUp(t, s, out)
 	// The Deployment declares no replica count: the HPA lifts it to its minimum.
@@ -140,6 +140,27 @@ func newExistingStack(t *testing.T, name string, extra auto.ConfigMap) *testStac
 		t.Fatal(err)
 	}
 	return s
+}
+
+// destroy removes the stack's objects and waits until its namespace is gone, so that the next
+// test can create it again.
+func destroy(t *testing.T, k clients, s *testStack, out *transcript) {
+	t.Helper()
+	if _, err := s.Destroy(context.Background(), optdestroy.ProgressStreams(out), optdestroy.ErrorProgressStreams(out)); err != nil {
+		t.Errorf("destroy: %v", err)
+	}
+	// A cleanup runs after the test's context is cancelled, so eventually cannot be used here.
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		_, err := k.kube.CoreV1().Namespaces().Get(context.Background(), namespace, metav1.GetOptions{})
+		done, reason := gone(err)
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("namespace %s not deleted after destroy: %s", namespace, reason)
+			return
+		}
+	}
 }
 
 // mustUp runs `pulumi up` and fails the test unless it succeeded.
