@@ -127,7 +127,6 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
 		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
 		Replicas:                 r.integer("replicas", DefaultReplicas, 1),
-		CanaryImage:              r.matching("canaryImage", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "<registry>/marketdata:<new-tag>"),
 		CanaryWeight:             r.percentage("canaryWeight", DefaultCanaryWeight),
 		MongoHosts:               r.hosts("mongoHosts"),
 		IngressPrincipals:        r.principals("ingressPrincipals"),
@@ -145,6 +144,10 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	if c.MaxNodes < c.MinNodes {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
 			Namespace+":maxNodes", c.MinNodes, c.MinNodes))
+	}
+	// Empty is unset: the engine passes Pulumi.yaml's "" default to real runs.
+	if v, _ := r.get("canaryImage"); v != "" {
+		c.CanaryImage = r.matching("canaryImage", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "<registry>/marketdata:<new-tag>")
 	}
 	switch {
 	case c.CanaryImage != "" && c.CanaryImage == c.Image:

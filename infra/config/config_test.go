@@ -368,3 +368,14 @@ func TestIngressPrincipals(t *testing.T) {
 		})
 	}
 }
+
+// A real run passes Pulumi.yaml's defaults: canaryImage "" and canaryWeight 10 mean no canary.
+func TestCanaryDefaultsFromPulumiYAML(t *testing.T) {
+	cfg, err := load(t, existing(map[string]string{"ctmd:canaryImage": "", "ctmd:canaryWeight": "10"}), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CanaryImage != "" || cfg.CanaryWeight != config.DefaultCanaryWeight {
+		t.Errorf("canary image %q weight %d, want none and %d", cfg.CanaryImage, cfg.CanaryWeight, config.DefaultCanaryWeight)
+	}
+}
