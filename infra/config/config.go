@@ -65,10 +65,19 @@ type Config struct {
 	// marketdata:latest in the repository it creates.
 	Image    string
 	Replicas int
+	// CanaryImage, when set, is released to CanaryWeight percent of the traffic.
+	CanaryImage  string
+	CanaryWeight int
 
 	// MongoConnectionString is always a secret output; the plain value never leaves Load.
 	MongoConnectionString pulumi.StringOutput
 	MongoHosts            []string
+
+	// IngressPrincipals are the identities of the ingress gateway(s) the app admits; defaulted
+	// to the gateway ctmd installs. CallerPrincipals are in-mesh workloads that may call the
+	// Service directly.
+	IngressPrincipals []string
+	CallerPrincipals  []string
 
 	// Kubeconfig is the secret ctmd:kubeconfig for TargetExisting; HasKubeconfig is false when
 	// the ambient kubeconfig ($KUBECONFIG or ~/.kube/config) is to be used instead.
@@ -94,9 +103,13 @@ const (
 	// (https://istio.io/latest/news/releases/1.31.x/announcing-1.31/upgrade-notes/).
 	DefaultIstioChartRepository  = "https://blob.istio.io/istio-release/charts"
 	DefaultReplicas              = 2
+	DefaultCanaryWeight          = 10
 	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
 	DefaultNetworkCIDR           = "10.0.0.0/16"
 	DefaultEgressIPCount         = 1
+	// InstalledGatewayPrincipal is the identity of the ingress gateway ctmd installs: Istio's
+	// default trust domain, the gateway release's namespace and service account (infra/mesh).
+	InstalledGatewayPrincipal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
 	// OpenControlPlane is the default authorized network: anyone may reach the API server's
 	// endpoint (they still need Google credentials). Load warns when it is in the list.
 	OpenControlPlane = "0.0.0.0/0"
@@ -112,6 +125,9 @@ var (
 	repositoryIDPattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	// A Docker image reference: registry host with optional port, path, tag and/or digest.
 	imagePattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+	// An Istio principal <trust-domain>/ns/<namespace>/sa/<service-account>, without the
+	// wildcards AuthorizationPolicy would accept: each entry names exactly one identity.
+	principalPattern = regexp.MustCompile(`^[A-Za-z0-9][-._A-Za-z0-9]*/ns/[a-z0-9]([-a-z0-9]*[a-z0-9])?/sa/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`)
 	// A DNS name, optionally a wildcard such as *.abcde.mongodb.net.
 	hostPattern = regexp.MustCompile(`^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$`)
 )
@@ -138,7 +154,19 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		NetworkCIDR:              r.networkCIDR("networkCidr"),
 		RepositoryID:             r.matching("repositoryId", "", repositoryIDPattern, "an Artifact Registry repository id (lowercase letters, digits and hyphens, starting with a letter, at most 63)", "ctmd"),
 		EgressIPCount:            r.integer("egressIpCount", DefaultEgressIPCount, 1),
+		CanaryWeight:             r.percentage("canaryWeight", DefaultCanaryWeight),
 		MongoHosts:               r.hosts("mongoHosts"),
+		IngressPrincipals:        r.principals("ingressPrincipals"),
+		CallerPrincipals:         r.principals("callerPrincipals"),
+	}
+	if len(c.IngressPrincipals) == 0 {
+		if c.InstallIstio {
+			c.IngressPrincipals = []string{InstalledGatewayPrincipal}
+		} else {
+			// Without it the AuthorizationPolicy would deny every request through the gateway.
+			r.fail(fmt.Errorf(`missing required config %q (needed when ctmd:installIstio is false): find the namespace and service account of the cluster's ingress gateway with kubectl get pods -A -l istio=ingressgateway -o custom-columns=NAMESPACE:.metadata.namespace,SERVICE_ACCOUNT:.spec.serviceAccountName and set it with pulumi config set --path '%[1]s[0]' cluster.local/ns/<namespace>/sa/<service-account>`,
+				Namespace+":ingressPrincipals"))
+		}
 	}
 	if c.IstioCanaryVersion != "" && c.IstioCanaryVersion == c.IstioVersion {
 		r.fail(fmt.Errorf(`invalid config %q value %q: the canary control plane must differ from ctmd:istioVersion (the one in service); to finish an upgrade remove it with pulumi config rm %[1]s`,
@@ -154,6 +182,20 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	if c.MaxNodes < c.MinNodes {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
 			Namespace+":maxNodes", c.MinNodes, c.MinNodes))
+	}
+	// Empty is unset: the engine passes Pulumi.yaml's "" default to real runs.
+	if v, _ := r.get("canaryImage"); v != "" {
+		c.CanaryImage = r.matching("canaryImage", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "<registry>/marketdata:<new-tag>")
+	}
+	switch {
+	case c.CanaryImage != "" && c.CanaryImage == c.Image:
+		r.fail(fmt.Errorf(`invalid config %q: it equals ctmd:image, so there is nothing to compare; promote the canary with pulumi config rm %[1]s, or set another image with pulumi config set %[1]s <registry>/marketdata:<new-tag>`,
+			Namespace+":canaryImage"))
+	// The engine applies Pulumi.yaml's default to real runs, so only a changed weight can be
+	// told apart from an unset one.
+	case c.CanaryImage == "" && c.CanaryWeight != DefaultCanaryWeight:
+		r.fail(fmt.Errorf(`config %q is set but ctmd:canaryImage is not: there is no canary to send traffic to; remove it with pulumi config rm %[1]s, or start a canary with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`,
+			Namespace+":canaryWeight"))
 	}
 	mongo := r.secret("mongoConnectionString", "<mongodb+srv://user:password@host/>", true)
 	switch {
@@ -287,6 +329,20 @@ func (r *reader) integer(key string, def, minimum int) int {
 	return n
 }
 
+// percentage reads an integer from 0 to 100.
+func (r *reader) percentage(key string, def int) int {
+	v, ok := r.get(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 100 {
+		r.invalid(key, v, "an integer from 0 to 100", scalarFix(key, strconv.Itoa(def)))
+		return def
+	}
+	return n
+}
+
 func (r *reader) boolean(key string, def bool) bool {
 	v, ok := r.get(key)
 	if !ok {
@@ -344,6 +400,17 @@ func (r *reader) networkCIDR(key string) string {
 		return DefaultNetworkCIDR
 	}
 	return v
+}
+
+func (r *reader) principals(key string) []string {
+	const example = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
+	items, _ := r.list(key, nil, example)
+	for _, item := range items {
+		if !principalPattern.MatchString(item) {
+			r.invalid(key, item, "a list of Istio principals <trust-domain>/ns/<namespace>/sa/<service-account>", listFix(key, example))
+		}
+	}
+	return items
 }
 
 func (r *reader) hosts(key string) []string {

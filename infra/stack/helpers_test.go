@@ -23,6 +23,8 @@ const (
 	project      = "ctmd-dev-123"
 	k8sProvider  = "pulumi:providers:kubernetes::ctmd-cluster"
 	appComponent = "ctmd:app:Marketdata::marketdata"
+	// istioctlGateway is the identity of the ingress gateway istioctl installs.
+	istioctlGateway = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 )
 
 // defaultRevision is the control plane a stack runs without an upgrade under way; istiodRef is its
@@ -97,6 +99,8 @@ func existingConfig(extra map[string]string) map[string]string {
 		"ctmd:target":       "existing",
 		"ctmd:installIstio": "false",
 		"ctmd:image":        "registry.example/ctmd/marketdata:v1",
+		// What istioctl install names its gateway: the stack must not assume ctmd's own.
+		"ctmd:ingressPrincipals": `["` + istioctlGateway + `"]`,
 	}
 	for k, val := range extra {
 		v[k] = val

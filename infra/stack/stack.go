@@ -88,6 +88,11 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		Replicas:              cfg.Replicas,
 		MongoConnectionString: cfg.MongoConnectionString,
 		MongoHosts:            cfg.MongoHosts,
+		CanaryImage:           cfg.CanaryImage,
+		CanaryWeight:          cfg.CanaryWeight,
+		IngressPrincipals:     cfg.IngressPrincipals,
+		CallerPrincipals:      cfg.CallerPrincipals,
+		ManagedPrometheus:     cfg.Target == config.TargetGKE,
 		Mesh:                  meshDeps,
 		IstioRevision:         istioRevision,
 	})
@@ -108,5 +113,12 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	outputs["istioCanaryVersion"] = pulumi.String(cfg.IstioCanaryVersion)
 	outputs["istioRevision"] = pulumi.String(istioRevision)
 	outputs["namespace"] = a.Namespace
+	// What the gateway sends where: empty and 0 without a canary.
+	canaryWeight := 0
+	if cfg.CanaryImage != "" {
+		canaryWeight = cfg.CanaryWeight
+	}
+	outputs["canaryImage"] = pulumi.String(cfg.CanaryImage)
+	outputs["canaryWeight"] = pulumi.Int(canaryWeight)
 	return outputs, nil
 }

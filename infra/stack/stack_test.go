@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cryptotracker/ctmd/infra/app"
 	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
 )
@@ -224,8 +225,9 @@ func TestIstioReleases(t *testing.T) {
 	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
 	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-28-3"}`)
 	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
-	assertJSON(t, "pod template annotations", mockstack.Get(dep, "spec.template.metadata.annotations"),
-		`{"ctmd.cryptotracker.io/istio-revision": "1-28-3"}`)
+	if got := mockstack.Get(dep, "spec.template.metadata.annotations").(map[string]any)[app.RevisionAnnotation]; got != "1-28-3" {
+		t.Errorf("pod template names revision %v, want 1-28-3", got)
+	}
 }
 
 // A canary upgrade runs both control planes; base takes the new CRDs but keeps the default
@@ -257,8 +259,9 @@ func TestIstioCanaryUpgrade(t *testing.T) {
 	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
 	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-30-1"}`)
 	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
-	assertJSON(t, "pod template annotations", mockstack.Get(dep, "spec.template.metadata.annotations"),
-		`{"ctmd.cryptotracker.io/istio-revision": "1-30-1"}`)
+	if got := mockstack.Get(dep, "spec.template.metadata.annotations").(map[string]any)[app.RevisionAnnotation]; got != "1-30-1" {
+		t.Errorf("pod template names revision %v, want 1-30-1", got)
+	}
 	for key, want := range map[string]string{"istioVersion": "1.29.2", "istioCanaryVersion": "1.30.1", "istioRevision": "1-30-1"} {
 		if got := s.outputs[key].Value; got != want {
 			t.Errorf("output %s = %v, want %q", key, got, want)
@@ -315,11 +318,13 @@ func TestApp(t *testing.T) {
 	dep := assertResource(t, s, "kubernetes:apps/v1:Deployment", "marketdata", appComponent, k8sProvider, `{
 		"apiVersion": "apps/v1", "kind": "Deployment", `+meta+`,
 		"spec": {
-			"replicas": 3,
 			"selector": {"matchLabels": {"app": "marketdata"}},
 			"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
 			"template": {
-				"metadata": {"labels": {"app": "marketdata", "version": "v1"}, "annotations": {"ctmd.cryptotracker.io/istio-revision": "`+defaultRevision+`"}},
+				"metadata": {"labels": {"app": "marketdata", "version": "v1"},
+					"annotations": {"ctmd/config-digest": "`+configDigest(mongoURI)+`",
+						"ctmd.cryptotracker.io/istio-revision": "`+defaultRevision+`",
+						"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}},
 				"spec": {
 					"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
 					"terminationGracePeriodSeconds": 30,
@@ -392,8 +397,12 @@ func TestMeshResources(t *testing.T) {
 	}`)
 	cr("networking.istio.io/v1", "VirtualService", "ctmd", `{
 		"hosts": ["*"], "gateways": ["ctmd-gateway"],
-		"http": [{"match": [{"uri": {"prefix": "/api"}}],
-			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]}]
+		"http": [{"name": "api", "match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
+			"route": [{"destination": {"host": "marketdata", "subset": "stable", "port": {"number": 80}}, "weight": 100}]}]
+	}`)
+	cr("networking.istio.io/v1", "DestinationRule", "marketdata", `{
+		"host": "marketdata",
+		"subsets": [{"name": "stable", "labels": {"version": "v1"}}, {"name": "canary", "labels": {"version": "canary"}}]
 	}`)
 	cr("networking.istio.io/v1", "ServiceEntry", "mongo-ext", `{
 		"hosts": ["mongo.external"], "addresses": ["0.0.0.0/0"],
@@ -435,6 +444,8 @@ func TestGKEOutputs(t *testing.T) {
 		"istioCanaryVersion": {"Value": "", "Secret": false},
 		"istioRevision": {"Value": "`+defaultRevision+`", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false},
+		"canaryImage": {"Value": "", "Secret": false},
+		"canaryWeight": {"Value": 0, "Secret": false},
 		"imageRepository": {"Value": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster", "Secret": false}
 	}`)
 	nat := mockstack.Plain(s.Find(t, "gcp:compute/routerNat:RouterNat", "ctmd-cluster-nat").Inputs)
@@ -477,6 +488,7 @@ func TestExistingTarget(t *testing.T) {
 		"kubernetes:core/v1:Namespace ctmd",
 		"kubernetes:core/v1:Secret ctmd-config",
 		"kubernetes:core/v1:Service marketdata",
+		"kubernetes:networking.istio.io/v1:DestinationRule marketdata",
 		"kubernetes:networking.istio.io/v1:Gateway ctmd-gateway",
 		"kubernetes:networking.istio.io/v1:ServiceEntry mongo-ext",
 		"kubernetes:networking.istio.io/v1:VirtualService ctmd",
@@ -496,7 +508,9 @@ func TestExistingTarget(t *testing.T) {
 		"istioVersion": {"Value": "", "Secret": false},
 		"istioCanaryVersion": {"Value": "", "Secret": false},
 		"istioRevision": {"Value": "", "Secret": false},
-		"namespace": {"Value": "ctmd", "Secret": false}
+		"namespace": {"Value": "ctmd", "Secret": false},
+		"canaryImage": {"Value": "", "Secret": false},
+		"canaryWeight": {"Value": 0, "Secret": false}
 	}`)
 }
 

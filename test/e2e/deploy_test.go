@@ -55,6 +55,10 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		"ctmd:image":                 {Value: image},
 		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
 	})
+	// Required with installIstio false: the identity of the cluster's own gateway.
+	if err := s.SetConfigWithOptions(ctx, "ctmd:ingressPrincipals[0]", auto.ConfigValue{Value: gatewayPrincipal}, &auto.ConfigOptions{Path: true}); err != nil {
+		t.Fatal(err)
+	}
 	destroyed := false
 	t.Cleanup(func() {
 		// A failed assertion must not leave objects behind for the next run on the same cluster.
@@ -89,6 +93,7 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		"kubernetes:policy/v1:PodDisruptionBudget": 1,
 		"kubernetes:networking.istio.io/v1:Gateway": 1,
 		"kubernetes:networking.istio.io/v1:VirtualService": 1,
+		"kubernetes:networking.istio.io/v1:DestinationRule": 1,
 		"kubernetes:networking.istio.io/v1:ServiceEntry": 1,
 		"kubernetes:security.istio.io/v1:PeerAuthentication": 1,
 		"kubernetes:security.istio.io/v1:AuthorizationPolicy": 1
@@ -420,8 +425,9 @@ func checkMesh(t *testing.T, k clients, mongoHost string) {
 		"hosts": ["*"],
 		"gateways": ["ctmd-gateway"],
 		"http": [{
-			"match": [{"uri": {"prefix": "/api"}}],
-			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]
+			"name": "api",
+			"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
+			"route": [{"destination": {"host": "marketdata", "subset": "stable", "port": {"number": 80}}, "weight": 100}]
 		}]
 	}`)
 	wantEntry := `{

@@ -284,7 +284,7 @@ func legacyLayout(ctx *pulumi.Context) error {
 	_, err = app.New(ctx, "marketdata", app.Args{
 		Provider: target.Provider, Image: pulumi.String(cfg.Image), Replicas: cfg.Replicas,
 		MongoConnectionString: cfg.MongoConnectionString, MongoHosts: cfg.MongoHosts,
-		Mesh: []pulumi.Resource{istiod},
+		IngressPrincipals: cfg.IngressPrincipals, Mesh: []pulumi.Resource{istiod},
 	})
 	return err
 }
