@@ -6,8 +6,6 @@ import (
 	"slices"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
-	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
@@ -22,10 +20,17 @@ const (
 	// SecretKey is the env var the service reads its connection string from.
 	SecretKey   = "MongoDB__ConnectionString"
 	GatewayName = "ctmd-gateway"
-	port        = 8080
-	// ingressPrincipal is the identity of the ingress gateway the mesh package installs (its
-	// service account is named after the release), the only caller the app accepts.
-	ingressPrincipal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
+	// RevisionLabel is Istio's namespace label naming the control plane that injects sidecars.
+	RevisionLabel = "istio.io/rev"
+	// RevisionAnnotation names that revision in the pod template, so moving it rolls the pods.
+	RevisionAnnotation = "ctmd.cryptotracker.io/istio-revision"
+	// ConfigDigestAnnotation holds a keyed digest of the Secret's content on the pod template.
+	ConfigDigestAnnotation = "ctmd/config-digest"
+	// The version labels of the two tracks, which the DestinationRule's subsets select (Istio's
+	// request metrics carry them as destination_version).
+	stableVersion = "v1"
+	canaryVersion = "canary"
+	port          = 8080
 )
 
 // Args configures the workload.
@@ -37,9 +42,24 @@ type Args struct {
 	MongoConnectionString pulumi.StringOutput
 	// MongoHosts narrows the mongo-ext ServiceEntry to these hosts; empty allows any address.
 	MongoHosts []string
+	// IngressPrincipals (the ingress gateways) and CallerPrincipals (in-mesh workloads calling
+	// the Service directly) are the only identities the AuthorizationPolicy admits.
+	IngressPrincipals []string
+	CallerPrincipals  []string
+	// ManagedPrometheus declares a PodMonitoring for Google Managed Prometheus (GKE only: the
+	// kind exists where managed collection is on).
+	ManagedPrometheus bool
+	// CanaryImage, when set, runs a second track (Deployment marketdata-canary) that receives
+	// CanaryWeight percent of the gateway's /api traffic, and every request with the canary
+	// header.
+	CanaryImage  string
+	CanaryWeight int
 	// Mesh is what must exist before pods start (istiod, so they get sidecars) and before the
 	// Istio custom resources are created. Empty when the cluster already runs Istio.
 	Mesh []pulumi.Resource
+	// IstioRevision is the control plane revision the pods use when the stack installs Istio;
+	// empty leaves the choice to the cluster's default injection.
+	IstioRevision string
 }
 
 // App is the marketdata component.
@@ -48,7 +68,8 @@ type App struct {
 	Namespace pulumi.StringOutput
 }
 
-// New declares the namespace, Secret, Deployment, Service, HPA, PDB and Istio resources.
+// New declares the namespace, Secret, the stable (and canary) Deployment and HPA, the Service,
+// the PDB and the Istio resources.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*App, error) {
 	a := &App{}
 	if err := ctx.RegisterComponentResource("ctmd:app:Marketdata", name, a, opts...); err != nil {
@@ -62,11 +83,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(Namespace), Labels: labels}
 	}
 
+	// A revision label, never beside istio-injection (which would take precedence), picks the
+	// control plane whose injector gives the pods their sidecars.
+	injection := pulumi.StringMap{"istio-injection": pulumi.String("enabled")}
+	if args.IstioRevision != "" {
+		injection = pulumi.StringMap{RevisionLabel: pulumi.String(args.IstioRevision)}
+	}
 	ns, err := corev1.NewNamespace(ctx, Namespace, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name:   pulumi.String(Namespace),
-			Labels: pulumi.StringMap{"istio-injection": pulumi.String("enabled")},
-		},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(Namespace), Labels: injection},
 	}, child()...)
 	if err != nil {
 		return nil, err
@@ -82,25 +106,28 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if _, err := appsv1.NewDeployment(ctx, Name, &appsv1.DeploymentArgs{
-		Metadata: meta(Name),
-		Spec: &appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(args.Replicas),
-			Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
-			Strategy: &appsv1.DeploymentStrategyArgs{
-				Type: pulumi.String("RollingUpdate"),
-				// Never below the wanted replica count during a rollout.
-				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{MaxSurge: pulumi.Int(1), MaxUnavailable: pulumi.Int(0)},
-			},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{
-					Labels: pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String("v1")},
-				},
-				Spec: podSpec(args.Image),
-			},
-		},
-	}, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns, secret}, args.Mesh)))...); err != nil {
+	// Every track's pods need the Secret to start and istiod to get their sidecars.
+	podOpts := child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns, secret}, args.Mesh)))
+	annotations := podAnnotations(configDigest(ctx, args.MongoConnectionString), args.IstioRevision)
+	stable, err := workload(ctx, track{
+		name: Name, version: stableVersion, image: args.Image,
+		selector:    labels,
+		minReplicas: args.Replicas, maxReplicas: 3 * args.Replicas,
+	}, annotations, podOpts, inNamespace)
+	if err != nil {
 		return nil, err
+	}
+	workloads := []pulumi.Resource{stable}
+	if args.CanaryImage != "" {
+		canary, err := workload(ctx, track{
+			name: Name + "-canary", version: canaryVersion, image: pulumi.String(args.CanaryImage),
+			selector:    pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String(canaryVersion)},
+			minReplicas: 1, maxReplicas: 3 * args.Replicas,
+		}, annotations, podOpts, inNamespace)
+		if err != nil {
+			return nil, err
+		}
+		workloads = append(workloads, canary)
 	}
 
 	if _, err := corev1.NewService(ctx, Name, &corev1.ServiceArgs{
@@ -117,26 +144,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if _, err := autoscalingv2.NewHorizontalPodAutoscaler(ctx, Name, &autoscalingv2.HorizontalPodAutoscalerArgs{
-		Metadata: meta(Name),
-		Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
-			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
-				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: pulumi.String(Name),
-			},
-			MinReplicas: pulumi.Int(args.Replicas),
-			MaxReplicas: pulumi.Int(3 * args.Replicas),
-			Metrics: autoscalingv2.MetricSpecArray{&autoscalingv2.MetricSpecArgs{
-				Type: pulumi.String("Resource"),
-				Resource: &autoscalingv2.ResourceMetricSourceArgs{
-					Name:   pulumi.String("cpu"),
-					Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("Utilization"), AverageUtilization: pulumi.Int(70)},
-				},
-			}},
-		},
-	}, inNamespace...); err != nil {
-		return nil, err
-	}
-
+	// One budget over both tracks (pods may not be covered by two: eviction refuses them).
 	// maxUnavailable rather than minAvailable: node drains keep working with a single replica.
 	if _, err := policyv1.NewPodDisruptionBudget(ctx, Name, &policyv1.PodDisruptionBudgetArgs{
 		Metadata: meta(Name),
@@ -148,8 +156,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if err := meshResources(ctx, args, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns}, args.Mesh)))); err != nil {
+	if err := meshResources(ctx, args, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns}, args.Mesh))), workloads); err != nil {
 		return nil, err
+	}
+
+	if args.ManagedPrometheus {
+		if err := customResource(ctx, "monitoring.googleapis.com/v1", "PodMonitoring", Name, podMonitoring(), inNamespace); err != nil {
+			return nil, err
+		}
 	}
 
 	a.Namespace = ns.Metadata.Name().Elem()
@@ -157,64 +171,4 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	return a, nil
-}
-
-// podSpec runs the service as an unprivileged, read-only container; Istio adds its sidecar.
-func podSpec(image pulumi.StringInput) *corev1.PodSpecArgs {
-	probe := func(path string, period int) *corev1.ProbeArgs {
-		return &corev1.ProbeArgs{
-			HttpGet:          &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("http")},
-			PeriodSeconds:    pulumi.Int(period),
-			TimeoutSeconds:   pulumi.Int(2),
-			FailureThreshold: pulumi.Int(3),
-		}
-	}
-	return &corev1.PodSpecArgs{
-		SecurityContext: &corev1.PodSecurityContextArgs{
-			SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-		},
-		// Soft spreading: on a one-node cluster the replicas still schedule.
-		TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{&corev1.TopologySpreadConstraintArgs{
-			MaxSkew:           pulumi.Int(1),
-			TopologyKey:       pulumi.String("kubernetes.io/hostname"),
-			WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
-			LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app": pulumi.String(Name)}},
-		}},
-		TerminationGracePeriodSeconds: pulumi.Int(30),
-		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
-			Name:  pulumi.String(Name),
-			Image: image,
-			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
-				Name: pulumi.String("http"), ContainerPort: pulumi.Int(port), Protocol: pulumi.String("TCP"),
-			}},
-			Env: corev1.EnvVarArray{&corev1.EnvVarArgs{
-				Name: pulumi.String(SecretKey),
-				ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
-					Name: pulumi.String(SecretName), Key: pulumi.String(SecretKey),
-				}},
-			}},
-			LivenessProbe:  probe("/healthz", 10),
-			ReadinessProbe: probe("/readyz", 5),
-			Resources: &corev1.ResourceRequirementsArgs{
-				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi")},
-				Limits:   pulumi.StringMap{"memory": pulumi.String("256Mi")},
-			},
-			SecurityContext: &corev1.SecurityContextArgs{
-				RunAsNonRoot: pulumi.Bool(true),
-				// Numeric, so the kubelet can verify non-root even when the image names its user.
-				RunAsUser:                pulumi.Int(65532),
-				RunAsGroup:               pulumi.Int(65532),
-				ReadOnlyRootFilesystem:   pulumi.Bool(true),
-				AllowPrivilegeEscalation: pulumi.Bool(false),
-				Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-				SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-			},
-			VolumeMounts: corev1.VolumeMountArray{&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")}},
-		}},
-		// The root filesystem is read-only; /tmp is the one writable place.
-		Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
-			Name:     pulumi.String("tmp"),
-			EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("64Mi")},
-		}},
-	}
 }

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"slices"
+
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -9,13 +11,16 @@ import (
 
 const mongoPort = 27017
 
-// meshResources routes /api from the ingress gateway to the Service, enforces mTLS, admits only
-// the gateway, and registers MongoDB as the one external destination (the mesh runs with
-// REGISTRY_ONLY egress by default).
-func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption) error {
+// meshResources routes /api from the ingress gateway to the Service's tracks, enforces mTLS,
+// admits only the configured gateway and caller identities, and registers MongoDB as the one
+// external destination (the mesh runs with REGISTRY_ONLY egress by default). The routes change
+// only after workloads (the Deployments) are rolled out, so traffic never moves to pods that are
+// not ready yet, and away from the canary only once the stable track runs the promoted image.
+func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption, workloads []pulumi.Resource) error {
 	resources := []struct {
 		apiVersion, kind, name string
 		spec                   map[string]any
+		after                  []pulumi.Resource
 	}{
 		{"networking.istio.io/v1", "Gateway", GatewayName, map[string]any{
 			"selector": map[string]any{"istio": "ingressgateway"},
@@ -23,44 +28,46 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption)
 				"port":  map[string]any{"number": 80, "name": "http", "protocol": "HTTP"},
 				"hosts": []any{"*"},
 			}},
-		}},
+		}, nil},
 		{"networking.istio.io/v1", "VirtualService", "ctmd", map[string]any{
 			"hosts":    []any{"*"},
 			"gateways": []any{GatewayName},
-			"http": []any{map[string]any{
-				"match": []any{map[string]any{"uri": map[string]any{"prefix": "/api"}}},
-				"route": []any{map[string]any{
-					"destination": map[string]any{"host": Name, "port": map[string]any{"number": 80}},
-				}},
-			}},
-		}},
-		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts)},
+			"http":     httpRoutes(args.CanaryImage != "", args.CanaryWeight),
+		}, workloads},
+		{"networking.istio.io/v1", "DestinationRule", Name, destinationRule(), nil},
+		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts), nil},
 		{"security.istio.io/v1", "PeerAuthentication", "default", map[string]any{
 			"mtls": map[string]any{"mode": "STRICT"},
-		}},
+		}, nil},
 		{"security.istio.io/v1", "AuthorizationPolicy", Name, map[string]any{
 			"selector": map[string]any{"matchLabels": map[string]any{"app": Name}},
 			"action":   "ALLOW",
 			"rules": []any{map[string]any{
-				"from": []any{map[string]any{"source": map[string]any{"principals": []any{ingressPrincipal}}}},
+				"from": []any{map[string]any{"source": map[string]any{"principals": toAny(slices.Concat(args.IngressPrincipals, args.CallerPrincipals))}}},
 				"to": []any{map[string]any{"operation": map[string]any{
 					"methods": []any{"GET", "HEAD"},
 					"paths":   []any{"/api/*"},
 				}}},
 			}},
-		}},
+		}, nil},
 	}
 	for _, r := range resources {
-		if _, err := apiextensions.NewCustomResource(ctx, r.name, &apiextensions.CustomResourceArgs{
-			ApiVersion:  pulumi.String(r.apiVersion),
-			Kind:        pulumi.String(r.kind),
-			Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(r.name), Namespace: pulumi.String(Namespace)},
-			OtherFields: kubernetes.UntypedArgs{"spec": r.spec},
-		}, opts...); err != nil {
+		if err := customResource(ctx, r.apiVersion, r.kind, r.name, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// customResource declares an object of a kind the kubernetes SDK has no type for.
+func customResource(ctx *pulumi.Context, apiVersion, kind, name string, spec map[string]any, opts []pulumi.ResourceOption) error {
+	_, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
+		ApiVersion:  pulumi.String(apiVersion),
+		Kind:        pulumi.String(kind),
+		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(Namespace)},
+		OtherFields: kubernetes.UntypedArgs{"spec": spec},
+	}, opts...)
+	return err
 }
 
 // mongoServiceEntry allows TLS to the listed hosts (Atlas speaks TLS, which Istio cannot parse
@@ -76,14 +83,19 @@ func mongoServiceEntry(hosts []string) map[string]any {
 			"resolution": "NONE",
 		}
 	}
-	list := make([]any, len(hosts))
-	for i, h := range hosts {
-		list[i] = h
-	}
 	return map[string]any{
-		"hosts":      list,
+		"hosts":      toAny(hosts),
 		"ports":      []any{map[string]any{"number": mongoPort, "name": "tls-mongo", "protocol": "TLS"}},
 		"location":   "MESH_EXTERNAL",
 		"resolution": "NONE",
 	}
+}
+
+// toAny turns a list of strings into the []any an untyped spec holds.
+func toAny(items []string) []any {
+	list := make([]any, len(items))
+	for i, item := range items {
+		list[i] = item
+	}
+	return list
 }

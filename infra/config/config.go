@@ -4,14 +4,10 @@
 package config
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -52,6 +48,9 @@ type Config struct {
 	EgressIPCount int
 
 	IstioVersion string
+	// IstioCanaryVersion, when set, is a second control plane the workloads move to (revision
+	// canary upgrade); empty when no upgrade is under way.
+	IstioCanaryVersion string
 	// IstioChartRepository is where the base, istiod and gateway charts come from: an HTTP(S) Helm
 	// repository, or an OCI registry path (oci://host/path) that holds the three charts.
 	IstioChartRepository  string
@@ -62,10 +61,19 @@ type Config struct {
 	// marketdata:latest in the repository it creates.
 	Image    string
 	Replicas int
+	// CanaryImage, when set, is released to CanaryWeight percent of the traffic.
+	CanaryImage  string
+	CanaryWeight int
 
 	// MongoConnectionString is always a secret output; the plain value never leaves Load.
 	MongoConnectionString pulumi.StringOutput
 	MongoHosts            []string
+
+	// IngressPrincipals are the identities of the ingress gateway(s) the app admits; defaulted
+	// to the gateway ctmd installs. CallerPrincipals are in-mesh workloads that may call the
+	// Service directly.
+	IngressPrincipals []string
+	CallerPrincipals  []string
 
 	// Kubeconfig is the secret ctmd:kubeconfig for TargetExisting; HasKubeconfig is false when
 	// the ambient kubeconfig ($KUBECONFIG or ~/.kube/config) is to be used instead.
@@ -91,9 +99,13 @@ const (
 	// (https://istio.io/latest/news/releases/1.31.x/announcing-1.31/upgrade-notes/).
 	DefaultIstioChartRepository  = "https://blob.istio.io/istio-release/charts"
 	DefaultReplicas              = 2
+	DefaultCanaryWeight          = 10
 	DefaultOutboundTrafficPolicy = "REGISTRY_ONLY"
 	DefaultNetworkCIDR           = "10.0.0.0/16"
 	DefaultEgressIPCount         = 1
+	// InstalledGatewayPrincipal is the identity of the ingress gateway ctmd installs: Istio's
+	// default trust domain, the gateway release's namespace and service account (infra/mesh).
+	InstalledGatewayPrincipal = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
 	// OpenControlPlane is the default authorized network: anyone may reach the API server's
 	// endpoint (they still need Google credentials). Load warns when it is in the list.
 	OpenControlPlane = "0.0.0.0/0"
@@ -109,6 +121,9 @@ var (
 	repositoryIDPattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	// A Docker image reference: registry host with optional port, path, tag and/or digest.
 	imagePattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`)
+	// An Istio principal <trust-domain>/ns/<namespace>/sa/<service-account>, without the
+	// wildcards AuthorizationPolicy would accept: each entry names exactly one identity.
+	principalPattern = regexp.MustCompile(`^[A-Za-z0-9][-._A-Za-z0-9]*/ns/[a-z0-9]([-a-z0-9]*[a-z0-9])?/sa/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`)
 	// A DNS name, optionally a wildcard such as *.abcde.mongodb.net.
 	hostPattern = regexp.MustCompile(`^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]([-a-z0-9]*[a-z0-9])?$`)
 )
@@ -126,6 +141,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		MaxNodes:                 r.integer("maxNodes", DefaultMaxNodes, 1),
 		DeletionProtection:       r.boolean("deletionProtection", false),
 		IstioVersion:             r.matching("istioVersion", DefaultIstioVersion, versionPattern, "an Istio release version", DefaultIstioVersion),
+		IstioCanaryVersion:       r.matching("istioCanaryVersion", "", versionPattern, "an Istio release version", "<next-version>"),
 		IstioChartRepository:     r.chartRepository("istioChartRepository", DefaultIstioChartRepository),
 		InstallIstio:             r.boolean("installIstio", true),
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
@@ -134,7 +150,27 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		NetworkCIDR:              r.networkCIDR("networkCidr"),
 		RepositoryID:             r.matching("repositoryId", "", repositoryIDPattern, "an Artifact Registry repository id (lowercase letters, digits and hyphens, starting with a letter, at most 63)", "ctmd"),
 		EgressIPCount:            r.integer("egressIpCount", DefaultEgressIPCount, 1),
+		CanaryWeight:             r.percentage("canaryWeight", DefaultCanaryWeight),
 		MongoHosts:               r.hosts("mongoHosts"),
+		IngressPrincipals:        r.principals("ingressPrincipals"),
+		CallerPrincipals:         r.principals("callerPrincipals"),
+	}
+	if len(c.IngressPrincipals) == 0 {
+		if c.InstallIstio {
+			c.IngressPrincipals = []string{InstalledGatewayPrincipal}
+		} else {
+			// Without it the AuthorizationPolicy would deny every request through the gateway.
+			r.fail(fmt.Errorf(`missing required config %q (needed when ctmd:installIstio is false): find the namespace and service account of the cluster's ingress gateway with kubectl get pods -A -l istio=ingressgateway -o custom-columns=NAMESPACE:.metadata.namespace,SERVICE_ACCOUNT:.spec.serviceAccountName and set it with pulumi config set --path '%[1]s[0]' cluster.local/ns/<namespace>/sa/<service-account>`,
+				Namespace+":ingressPrincipals"))
+		}
+	}
+	if c.IstioCanaryVersion != "" && c.IstioCanaryVersion == c.IstioVersion {
+		r.fail(fmt.Errorf(`invalid config %q value %q: the canary control plane must differ from ctmd:istioVersion (the one in service); to finish an upgrade remove it with pulumi config rm %[1]s`,
+			Namespace+":istioCanaryVersion", c.IstioCanaryVersion))
+	}
+	if c.IstioCanaryVersion != "" && !c.InstallIstio {
+		r.fail(fmt.Errorf(`config %q needs ctmd:installIstio true (the stack upgrades only the Istio it installs): remove it with pulumi config rm %[1]s`,
+			Namespace+":istioCanaryVersion"))
 	}
 	if c.RepositoryID == "" {
 		c.RepositoryID = c.ClusterName
@@ -142,6 +178,20 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	if c.MaxNodes < c.MinNodes {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
 			Namespace+":maxNodes", c.MinNodes, c.MinNodes))
+	}
+	// Empty is unset: the engine passes Pulumi.yaml's "" default to real runs.
+	if v, _ := r.get("canaryImage"); v != "" {
+		c.CanaryImage = r.matching("canaryImage", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "<registry>/marketdata:<new-tag>")
+	}
+	switch {
+	case c.CanaryImage != "" && c.CanaryImage == c.Image:
+		r.fail(fmt.Errorf(`invalid config %q: it equals ctmd:image, so there is nothing to compare; promote the canary with pulumi config rm %[1]s, or set another image with pulumi config set %[1]s <registry>/marketdata:<new-tag>`,
+			Namespace+":canaryImage"))
+	// The engine applies Pulumi.yaml's default to real runs, so only a changed weight can be
+	// told apart from an unset one.
+	case c.CanaryImage == "" && c.CanaryWeight != DefaultCanaryWeight:
+		r.fail(fmt.Errorf(`config %q is set but ctmd:canaryImage is not: there is no canary to send traffic to; remove it with pulumi config rm %[1]s, or start a canary with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`,
+			Namespace+":canaryWeight"))
 	}
 	mongo := r.secret("mongoConnectionString", "<mongodb+srv://user:password@host/>", true)
 	switch {
@@ -203,207 +253,4 @@ func validMongoURI(uri string) bool {
 		authority = authority[i+1:]
 	}
 	return authority != ""
-}
-
-// reader collects every error instead of stopping at the first, so one preview lists them all.
-type reader struct {
-	ctx  *pulumi.Context
-	errs []error
-}
-
-func (r *reader) fail(err error) { r.errs = append(r.errs, err) }
-
-// warn tells the user about a risky but valid setting; failing to reach the engine is an error.
-func (r *reader) warn(msg string) {
-	if err := r.ctx.Log.Warn(msg, nil); err != nil {
-		r.fail(err)
-	}
-}
-
-// get reads a key; "" counts as unset, because that is the default Pulumi.yaml declares for keys
-// whose default the program derives (the engine passes it to real runs, not to mock tests).
-func (r *reader) get(key string) (string, bool) {
-	v, ok := r.ctx.GetConfig(Namespace + ":" + key)
-	return v, ok && v != ""
-}
-
-// invalid records a bad non-secret value; fix is what follows `pulumi config set` to repair it.
-func (r *reader) invalid(key, value, want, fix string) {
-	r.fail(fmt.Errorf("invalid config %q value %q: must be %s; set it with pulumi config set %s", Namespace+":"+key, value, want, fix))
-}
-
-func scalarFix(key, example string) string { return Namespace + ":" + key + " " + example }
-
-func listFix(key, example string) string {
-	return fmt.Sprintf("--path '%s:%s[0]' %s", Namespace, key, example)
-}
-
-func (r *reader) oneOf(key, def string, allowed ...string) string {
-	v, ok := r.get(key)
-	if !ok {
-		return def
-	}
-	if !slices.Contains(allowed, v) {
-		r.invalid(key, v, "one of "+strings.Join(allowed, ", "), scalarFix(key, def))
-		return def
-	}
-	return v
-}
-
-func (r *reader) matching(key, def string, re *regexp.Regexp, want, example string) string {
-	v, ok := r.get(key)
-	if !ok {
-		return def
-	}
-	if !re.MatchString(v) {
-		r.invalid(key, v, want, scalarFix(key, example))
-		return def
-	}
-	return v
-}
-
-func (r *reader) integer(key string, def, minimum int) int {
-	v, ok := r.get(key)
-	if !ok {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < minimum {
-		r.invalid(key, v, fmt.Sprintf("an integer of at least %d", minimum), scalarFix(key, strconv.Itoa(def)))
-		return def
-	}
-	return n
-}
-
-func (r *reader) boolean(key string, def bool) bool {
-	v, ok := r.get(key)
-	if !ok {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		r.invalid(key, v, "true or false", scalarFix(key, strconv.FormatBool(def)))
-		return def
-	}
-	return b
-}
-
-// list reads a JSON array of strings, the form `pulumi config set --path 'key[0]' v` writes.
-func (r *reader) list(key string, def []string, example string) ([]string, bool) {
-	v, ok := r.get(key)
-	if !ok {
-		return def, false
-	}
-	var items []string
-	if err := json.Unmarshal([]byte(v), &items); err != nil {
-		r.invalid(key, v, "a list of strings", listFix(key, example))
-		return def, false
-	}
-	return items, true
-}
-
-func (r *reader) cidrs(key string, def []string) []string {
-	items, set := r.list(key, def, "203.0.113.0/24")
-	if set && len(items) == 0 {
-		r.invalid(key, "[]", "at least one CIDR (include the address pulumi up runs from)", listFix(key, "203.0.113.0/24"))
-	}
-	for _, item := range items {
-		if _, _, err := net.ParseCIDR(item); err != nil {
-			r.invalid(key, item, "a list of CIDRs such as 203.0.113.0/24", listFix(key, "203.0.113.0/24"))
-		}
-	}
-	return items
-}
-
-// networkCIDR reads a private IPv4 /16: infra/gke carves every range of the stack out of it.
-func (r *reader) networkCIDR(key string) string {
-	v, ok := r.get(key)
-	if !ok {
-		return DefaultNetworkCIDR
-	}
-	ip, block, err := net.ParseCIDR(v)
-	valid := err == nil && ip.To4() != nil && ip.Equal(block.IP) && ip.IsPrivate()
-	if valid {
-		ones, _ := block.Mask.Size()
-		valid = ones == 16
-	}
-	if !valid {
-		r.invalid(key, v, "a private IPv4 /16 such as 10.1.0.0/16, different for each stack of a project", scalarFix(key, "10.1.0.0/16"))
-		return DefaultNetworkCIDR
-	}
-	return v
-}
-
-func (r *reader) hosts(key string) []string {
-	items, _ := r.list(key, nil, "'*.abcde.mongodb.net'")
-	for _, item := range items {
-		if !hostPattern.MatchString(item) {
-			r.invalid(key, item, "a list of DNS names such as *.abcde.mongodb.net", listFix(key, "'*.abcde.mongodb.net'"))
-		}
-	}
-	return items
-}
-
-// secret returns a pointer to the plain value, or nil when the key is unset (an error when
-// required). A value stored in plain text is refused: it would sit unencrypted in the stack file.
-func (r *reader) secret(key, placeholder string, required bool) *string {
-	full := Namespace + ":" + key
-	v, ok := r.ctx.GetConfig(full)
-	switch {
-	case !ok || v == "":
-		if required {
-			r.fail(fmt.Errorf("missing required config %q: set it with pulumi config set --secret %s %s", full, full, placeholder))
-		}
-		return nil
-	case !r.ctx.IsConfigSecret(full):
-		r.fail(fmt.Errorf("config %q is stored in plain text: set it with pulumi config set --secret %s %s", full, full, placeholder))
-		return nil
-	}
-	return &v
-}
-
-// chartRepository reads a Helm repository URL (http, https) or an OCI registry path (oci://). A URL
-// with credentials in it is refused without echoing it: the value is plain config, kept unencrypted
-// in the stack file and shown in every preview.
-func (r *reader) chartRepository(key, def string) string {
-	v, ok := r.get(key)
-	if !ok {
-		return def
-	}
-	fix := scalarFix(key, def)
-	u, err := url.Parse(v)
-	switch {
-	case err != nil || !slices.Contains([]string{"http", "https", "oci"}, u.Scheme) || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
-		r.invalid(key, v, "an http(s):// Helm repository or an oci:// registry path", fix)
-		return def
-	case u.User != nil:
-		r.fail(fmt.Errorf("invalid config %q: a repository URL must not hold credentials (they would be stored in plain text); set it with pulumi config set %s", Namespace+":"+key, fix))
-		return def
-	}
-	return strings.TrimSuffix(v, "/")
-}
-
-func (r *reader) gcpProject() string {
-	v, ok := r.ctx.GetConfig("gcp:project")
-	if !ok || v == "" {
-		r.fail(errors.New(`missing required config "gcp:project" (needed when ctmd:target is gke): set it with pulumi config set gcp:project <project-id>`))
-		return ""
-	}
-	if !projectPattern.MatchString(v) {
-		r.fail(fmt.Errorf(`invalid config "gcp:project" value %q: must be a GCP project id (6 to 30 lowercase letters, digits or hyphens); set it with pulumi config set gcp:project <project-id>`, v))
-	}
-	return v
-}
-
-func (r *reader) gcp(key, def string, re *regexp.Regexp, want string) string {
-	full := "gcp:" + key
-	v, ok := r.ctx.GetConfig(full)
-	if !ok {
-		return def
-	}
-	if !re.MatchString(v) {
-		r.fail(fmt.Errorf("invalid config %q value %q: must be %s; set it with pulumi config set %s %s", full, v, want, full, def))
-		return def
-	}
-	return v
 }

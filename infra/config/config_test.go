@@ -94,13 +94,20 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"egressIpCount":            cfg.EgressIPCount,
 		"istioVersion":             cfg.IstioVersion,
 		"istioChartRepository":     cfg.IstioChartRepository,
+		"istioCanaryVersion":       cfg.IstioCanaryVersion,
 		"installIstio":             cfg.InstallIstio,
 		"outboundTrafficPolicy":    cfg.OutboundTrafficPolicy,
 		"image":                    "",
 		"replicas":                 cfg.Replicas,
+		"canaryImage":              cfg.CanaryImage,
+		"canaryWeight":             cfg.CanaryWeight,
 		"mongoConnectionString":    "",
 		"mongoHosts":               toAny(cfg.MongoHosts),
-		"kubeconfig":               "",
+		// Empty means "the gateway ctmd installs" (or an error without installIstio); the
+		// derived value is checked in TestIngressPrincipals.
+		"ingressPrincipals": toAny(nil),
+		"callerPrincipals":  toAny(cfg.CallerPrincipals),
+		"kubeconfig":        "",
 	}
 	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
 	if err != nil {
@@ -218,7 +225,11 @@ func TestLoadSetValues(t *testing.T) {
 		"ctmd:outboundTrafficPolicy":    "ALLOW_ANY",
 		"ctmd:image":                    "europe-west1-docker.pkg.dev/p/ctmd/marketdata@sha256:" + strings.Repeat("a", 64),
 		"ctmd:replicas":                 "4",
+		"ctmd:canaryImage":              "europe-west1-docker.pkg.dev/p/ctmd/marketdata:v2",
+		"ctmd:canaryWeight":             "0",
 		"ctmd:mongoHosts":               `["*.abcde.mongodb.net","db.example.com"]`,
+		"ctmd:ingressPrincipals":        `["example.org/ns/gw/sa/edge","example.org/ns/gw/sa/edge-2"]`,
+		"ctmd:callerPrincipals":         `["example.org/ns/shop/sa/checkout"]`,
 	}), "ctmd:mongoConnectionString")
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +242,10 @@ func TestLoadSetValues(t *testing.T) {
 		IstioVersion: "1.28.0", InstallIstio: true, OutboundTrafficPolicy: "ALLOW_ANY",
 		IstioChartRepository: "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio-charts",
 		Image:                "europe-west1-docker.pkg.dev/p/ctmd/marketdata@sha256:" + strings.Repeat("a", 64),
-		Replicas:             4, MongoHosts: []string{"*.abcde.mongodb.net", "db.example.com"},
+		Replicas:             4, CanaryImage: "europe-west1-docker.pkg.dev/p/ctmd/marketdata:v2", CanaryWeight: 0,
+		MongoHosts:            []string{"*.abcde.mongodb.net", "db.example.com"},
+		IngressPrincipals:     []string{"example.org/ns/gw/sa/edge", "example.org/ns/gw/sa/edge-2"},
+		CallerPrincipals:      []string{"example.org/ns/shop/sa/checkout"},
 		MongoConnectionString: cfg.MongoConnectionString,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
@@ -340,6 +354,12 @@ func TestLoadErrors(t *testing.T) {
 			`invalid config "ctmd:repositoryId" value "My_Repo": must be an Artifact Registry repository id (lowercase letters, digits and hyphens, starting with a letter, at most 63); set it with pulumi config set ctmd:repositoryId ctmd`},
 		{"no egress address", gke(map[string]string{"ctmd:egressIpCount": "0"}), []string{secretKey},
 			`invalid config "ctmd:egressIpCount" value "0": must be an integer of at least 1; set it with pulumi config set ctmd:egressIpCount 1`},
+		{"canary version is the one in service", gke(map[string]string{"ctmd:istioVersion": "1.29.2", "ctmd:istioCanaryVersion": "1.29.2"}), []string{secretKey},
+			`invalid config "ctmd:istioCanaryVersion" value "1.29.2": the canary control plane must differ from ctmd:istioVersion (the one in service); to finish an upgrade remove it with pulumi config rm ctmd:istioCanaryVersion`},
+		{"canary version not a version", gke(map[string]string{"ctmd:istioCanaryVersion": "1.30"}), []string{secretKey},
+			`invalid config "ctmd:istioCanaryVersion" value "1.30": must be an Istio release version; set it with pulumi config set ctmd:istioCanaryVersion <next-version>`},
+		{"canary without installing istio", existing(map[string]string{"ctmd:installIstio": "false", "ctmd:istioCanaryVersion": "1.30.1"}), []string{secretKey},
+			`config "ctmd:istioCanaryVersion" needs ctmd:installIstio true (the stack upgrades only the Istio it installs): remove it with pulumi config rm ctmd:istioCanaryVersion`},
 		{"chart repository not a URL", gke(map[string]string{"ctmd:istioChartRepository": "istio-release"}), []string{secretKey},
 			`invalid config "ctmd:istioChartRepository" value "istio-release": must be an http(s):// Helm repository or an oci:// registry path; set it with pulumi config set ctmd:istioChartRepository https://blob.istio.io/istio-release/charts`},
 		{"chart repository scheme", gke(map[string]string{"ctmd:istioChartRepository": "ftp://mirror.example.com/charts"}), []string{secretKey},
@@ -356,6 +376,24 @@ func TestLoadErrors(t *testing.T) {
 			`config "ctmd:kubeconfig" is only used with ctmd:target existing: remove it with pulumi config rm ctmd:kubeconfig`},
 		{"bad replicas", gke(map[string]string{"ctmd:replicas": "0"}), []string{secretKey},
 			`invalid config "ctmd:replicas" value "0": must be an integer of at least 1; set it with pulumi config set ctmd:replicas 2`},
+		{"existing without istio needs the gateway's principal", existing(map[string]string{"ctmd:installIstio": "false"}), []string{secretKey},
+			`missing required config "ctmd:ingressPrincipals" (needed when ctmd:installIstio is false): find the namespace and service account of the cluster's ingress gateway with kubectl get pods -A -l istio=ingressgateway -o custom-columns=NAMESPACE:.metadata.namespace,SERVICE_ACCOUNT:.spec.serviceAccountName and set it with pulumi config set --path 'ctmd:ingressPrincipals[0]' cluster.local/ns/<namespace>/sa/<service-account>`},
+		{"existing without istio, empty principal list", existing(map[string]string{"ctmd:installIstio": "false", "ctmd:ingressPrincipals": "[]"}), []string{secretKey},
+			`missing required config "ctmd:ingressPrincipals" (needed when ctmd:installIstio is false)`},
+		{"bad ingress principal", gke(map[string]string{"ctmd:ingressPrincipals": `["istio-ingressgateway"]`}), []string{secretKey},
+			`invalid config "ctmd:ingressPrincipals" value "istio-ingressgateway": must be a list of Istio principals <trust-domain>/ns/<namespace>/sa/<service-account>; set it with pulumi config set --path 'ctmd:ingressPrincipals[0]' cluster.local/ns/istio-ingress/sa/istio-ingressgateway`},
+		{"wildcard caller principal", gke(map[string]string{"ctmd:callerPrincipals": `["cluster.local/ns/shop/sa/*"]`}), []string{secretKey},
+			`invalid config "ctmd:callerPrincipals" value "cluster.local/ns/shop/sa/*": must be a list of Istio principals`},
+		{"canary weight above 100", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2", "ctmd:canaryWeight": "101"}), []string{secretKey},
+			`invalid config "ctmd:canaryWeight" value "101": must be an integer from 0 to 100; set it with pulumi config set ctmd:canaryWeight 10`},
+		{"negative canary weight", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2", "ctmd:canaryWeight": "-5"}), []string{secretKey},
+			`invalid config "ctmd:canaryWeight" value "-5": must be an integer from 0 to 100`},
+		{"canary weight without canary", existing(map[string]string{"ctmd:canaryWeight": "20"}), []string{secretKey},
+			`config "ctmd:canaryWeight" is set but ctmd:canaryImage is not: there is no canary to send traffic to; remove it with pulumi config rm ctmd:canaryWeight, or start a canary with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`},
+		{"canary image equals image", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v1"}), []string{secretKey},
+			`invalid config "ctmd:canaryImage": it equals ctmd:image, so there is nothing to compare; promote the canary with pulumi config rm ctmd:canaryImage, or set another image with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`},
+		{"bad canary image", gke(map[string]string{"ctmd:canaryImage": "Marketdata V2"}), []string{secretKey},
+			`invalid config "ctmd:canaryImage" value "Marketdata V2": must be an image reference <registry>/<path>[:tag][@digest]; set it with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`},
 		{"bad mongo host", gke(map[string]string{"ctmd:mongoHosts": `["mongodb://x"]`}), []string{secretKey},
 			`invalid config "ctmd:mongoHosts" value "mongodb://x": must be a list of DNS names such as *.abcde.mongodb.net`},
 	}
@@ -385,5 +423,40 @@ func TestLoadReportsEveryError(t *testing.T) {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not mention %s:\n%v", key, err)
 		}
+	}
+}
+
+// The gateway ctmd installs is admitted by default; a configured list replaces it.
+func TestIngressPrincipals(t *testing.T) {
+	for name, tt := range map[string]struct {
+		values map[string]string
+		want   []string
+	}{
+		"gke":                     {gke(nil), []string{config.InstalledGatewayPrincipal}},
+		"existing, istio by ctmd": {existing(nil), []string{config.InstalledGatewayPrincipal}},
+		"existing, own istio": {existing(map[string]string{
+			"ctmd:installIstio": "false", "ctmd:ingressPrincipals": `["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]`,
+		}), []string{"cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := load(t, tt.values, "ctmd:mongoConnectionString")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.IngressPrincipals, tt.want) {
+				t.Errorf("ingress principals %v, want %v", cfg.IngressPrincipals, tt.want)
+			}
+		})
+	}
+}
+
+// A real run passes Pulumi.yaml's defaults: canaryImage "" and canaryWeight 10 mean no canary.
+func TestCanaryDefaultsFromPulumiYAML(t *testing.T) {
+	cfg, err := load(t, existing(map[string]string{"ctmd:canaryImage": "", "ctmd:canaryWeight": "10"}), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CanaryImage != "" || cfg.CanaryWeight != config.DefaultCanaryWeight {
+		t.Errorf("canary image %q weight %d, want none and %d", cfg.CanaryImage, cfg.CanaryWeight, config.DefaultCanaryWeight)
 	}
 }

@@ -1,5 +1,10 @@
 // Package mesh installs Istio from its official Helm charts: CRDs (base), the control plane
 // (istiod) and an ingress gateway behind a LoadBalancer Service.
+//
+// Control planes are installed by revision, following Istio's Helm canary upgrade
+// (https://istio.io/latest/docs/setup/upgrade/helm/#canary-upgrade-recommended): one release
+// istiod-<revision> per version, workloads pick theirs with the istio.io/rev label, so a new
+// version runs beside the one in service until the upgrade is finished or rolled back.
 package mesh
 
 import (
@@ -21,7 +26,9 @@ const GatewayRelease = "istio-ingressgateway"
 // Args configures the installation.
 type Args struct {
 	Provider *kubernetes.Provider
-	Version  string
+	// Version is the control plane in service. CanaryVersion, when set, is a second control plane
+	// that the gateway and the workloads move to while the first keeps running.
+	Version, CanaryVersion string
 	// ChartRepository is a Helm repository URL, or an oci:// registry path holding the charts.
 	ChartRepository       string
 	OutboundTrafficPolicy string
@@ -33,13 +40,20 @@ type Args struct {
 // Mesh is the Istio component.
 type Mesh struct {
 	pulumi.ResourceState
-	// Istiod is what workloads wait for: once it runs, new pods get sidecars.
-	Istiod *helmv3.Release
+	// Revision is the control plane workloads use: the canary's while there is one.
+	Revision string
+	// ControlPlane is that revision's istiod release, what workloads wait for: once it runs, new
+	// pods get its sidecars.
+	ControlPlane *helmv3.Release
 	// IngressIP is the gateway's external address, empty until the load balancer has one.
 	IngressIP pulumi.StringOutput
 }
 
-// New installs istio-base, istiod and the ingress gateway, each after the one before.
+// Revision names the control plane of an Istio version (1.30.2 -> 1-30-2): revisions must be
+// DNS labels, and this is the naming Istio's upgrade guide uses.
+func Revision(version string) string { return strings.ReplaceAll(version, ".", "-") }
+
+// New installs istio-base, the control plane(s) and the ingress gateway, each after the one before.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Mesh, error) {
 	m := &Mesh{}
 	if err := ctx.RegisterComponentResource("ctmd:mesh:Istio", name, m, opts...); err != nil {
@@ -51,14 +65,14 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name)},
 		}, child...)
 	}
-	release := func(name, chart string, ns *corev1.Namespace, values pulumi.Map, after ...pulumi.Resource) (*helmv3.Release, error) {
+	release := func(name, chart, version string, ns *corev1.Namespace, values pulumi.Map, after ...pulumi.Resource) (*helmv3.Release, error) {
 		source := chartSource(args.ChartRepository, chart)
 		return helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
 			// Without an explicit name Pulumi appends a random suffix, and the gateway chart
 			// would derive its labels and service account from that.
 			Name:           pulumi.String(name),
 			Chart:          source.Chart,
-			Version:        pulumi.String(args.Version),
+			Version:        pulumi.String(version),
 			Namespace:      ns.Metadata.Name(),
 			RepositoryOpts: source.RepositoryOpts,
 			Values:         values,
@@ -71,15 +85,29 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	base, err := release("istio-base", "base", system, pulumi.Map{"defaultRevision": pulumi.String("default")})
+	// The version workloads run on: the canary's while there is one.
+	active := args.Version
+	if args.CanaryVersion != "" {
+		active = args.CanaryVersion
+	}
+	m.Revision = Revision(active)
+	// The CRDs come from the newest control plane's chart before that control plane starts (the
+	// guide upgrades them first; they serve older control planes too). The default revision, which
+	// validates Istio resources and serves namespaces without a revision label, stays with the
+	// control plane in service until the upgrade is finished.
+	base, err := release("istio-base", "base", active, system, pulumi.Map{"defaultRevision": pulumi.String(Revision(args.Version))})
 	if err != nil {
 		return nil, err
 	}
-	m.Istiod, err = release("istiod", "istiod", system, pulumi.Map{
-		"meshConfig": pulumi.Map{"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(args.OutboundTrafficPolicy)}},
-	}, base)
-	if err != nil {
-		return nil, err
+	for _, version := range slices.Compact([]string{args.Version, active}) {
+		istiod, err := release("istiod-"+Revision(version), "istiod", version, system, pulumi.Map{
+			"revision":   pulumi.String(Revision(version)),
+			"meshConfig": pulumi.Map{"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(args.OutboundTrafficPolicy)}},
+		}, base)
+		if err != nil {
+			return nil, err
+		}
+		m.ControlPlane = istiod
 	}
 	ingress, err := namespace("istio-ingress")
 	if err != nil {
@@ -89,10 +117,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if args.LoadBalancerIP != nil {
 		service["loadBalancerIP"] = args.LoadBalancerIP
 	}
-	gateway, err := release(GatewayRelease, "gateway", ingress, pulumi.Map{
-		"labels":  pulumi.Map{"istio": pulumi.String("ingressgateway")},
-		"service": service,
-	}, m.Istiod)
+	// The gateway is a workload of the active revision: its pods carry istio.io/rev and move with it.
+	gateway, err := release(GatewayRelease, "gateway", active, ingress, pulumi.Map{
+		"labels":   pulumi.Map{"istio": pulumi.String("ingressgateway")},
+		"service":  service,
+		"revision": pulumi.String(m.Revision),
+	}, m.ControlPlane)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +137,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	m.IngressIP = svc.Status.ApplyT(loadBalancerAddress).(pulumi.StringOutput)
 
-	if err := ctx.RegisterResourceOutputs(m, pulumi.Map{"ingressIp": m.IngressIP}); err != nil {
+	if err := ctx.RegisterResourceOutputs(m, pulumi.Map{"ingressIp": m.IngressIP, "revision": pulumi.String(m.Revision)}); err != nil {
 		return nil, err
 	}
 	return m, nil

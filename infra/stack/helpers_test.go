@@ -12,7 +12,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
+	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+	"github.com/cryptotracker/ctmd/infra/mesh"
 )
 
 const (
@@ -20,8 +22,17 @@ const (
 	mongoSecret  = "Sup3r-s3cret"
 	project      = "ctmd-dev-123"
 	k8sProvider  = "pulumi:providers:kubernetes::ctmd-cluster"
-	istiodRef    = "kubernetes:helm.sh/v3:Release::istiod"
 	appComponent = "ctmd:app:Marketdata::marketdata"
+	// istioctlGateway is the identity of the ingress gateway istioctl installs.
+	istioctlGateway = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+)
+
+// defaultRevision is the control plane a stack runs without an upgrade under way; istiodRef is its
+// release, what the workloads wait for.
+var (
+	defaultRevision = mesh.Revision(config.DefaultIstioVersion)
+	istiodName      = "istiod-" + defaultRevision
+	istiodRef       = "kubernetes:helm.sh/v3:Release::" + istiodName
 )
 
 // output is a stack output as the engine would record it.
@@ -88,6 +99,8 @@ func existingConfig(extra map[string]string) map[string]string {
 		"ctmd:target":       "existing",
 		"ctmd:installIstio": "false",
 		"ctmd:image":        "registry.example/ctmd/marketdata:v1",
+		// What istioctl install names its gateway: the stack must not assume ctmd's own.
+		"ctmd:ingressPrincipals": `["` + istioctlGateway + `"]`,
 	}
 	for k, val := range extra {
 		v[k] = val

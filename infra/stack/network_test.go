@@ -112,7 +112,7 @@ func TestNamesFollowTheClusterName(t *testing.T) {
 func TestExistingTargetGatewayHasNoReservedAddress(t *testing.T) {
 	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
 	values := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway").Inputs)["values"]
-	assertJSON(t, "gateway values", values, `{"labels": {"istio": "ingressgateway"}, "service": {"type": "LoadBalancer"}}`)
+	assertJSON(t, "gateway values", values, `{"labels": {"istio": "ingressgateway"}, "revision": "`+defaultRevision+`", "service": {"type": "LoadBalancer"}}`)
 	if s.outputs["ingressIp"].Value != "198.51.100.7" {
 		t.Errorf("ingressIp %v, want the Service's address", s.outputs["ingressIp"].Value)
 	}

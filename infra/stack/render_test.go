@@ -26,6 +26,8 @@ var meshScenarios = map[string]map[string]string{
 	"default": nil,
 	// What the README recommends: only the Atlas cluster's hosts, matched by SNI.
 	"atlas": {"ctmd:mongoHosts": `["*.abcde.mongodb.net"]`},
+	// A canary release: header route, weighted default route, stable and canary subsets.
+	"canary": {"ctmd:canaryImage": "registry.example/ctmd/marketdata:canary", "ctmd:canaryWeight": "20"},
 }
 
 // rendered is one scenario as files: the Istio resources the program declares, the Kubernetes
@@ -111,7 +113,7 @@ func render(t *testing.T, s *mockstack.Stack) rendered {
 				Namespace: mockstack.Get(in, "metadata.namespace").(string),
 				Labels:    mockstack.Get(in, "spec.template.metadata.labels").(map[string]any),
 			})
-		case res.Type == "kubernetes:helm.sh/v3:Release" && in["name"] == "istiod":
+		case res.Type == "kubernetes:helm.sh/v3:Release" && in["chart"] == "istiod":
 			r.proxies.MeshConfig, _ = mockstack.Get(in, "values.meshConfig").(map[string]any)
 		case res.Type == "kubernetes:helm.sh/v3:Release" && in["name"] == mesh.GatewayRelease:
 			labels, _ := mockstack.Get(in, "values.labels").(map[string]any)

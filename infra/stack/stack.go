@@ -61,11 +61,12 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	// ingress address is then the existing installation's business and reported empty.
 	var meshDeps []pulumi.Resource
 	ingressIP := pulumi.String("").ToStringOutput()
-	istioVersion := ""
+	istioVersion, istioRevision := "", ""
 	if cfg.InstallIstio {
 		m, err := mesh.New(ctx, "istio", mesh.Args{
 			Provider:              target.Provider,
 			Version:               cfg.IstioVersion,
+			CanaryVersion:         cfg.IstioCanaryVersion,
 			ChartRepository:       cfg.IstioChartRepository,
 			OutboundTrafficPolicy: cfg.OutboundTrafficPolicy,
 			LoadBalancerIP:        reservedIngressIP,
@@ -73,12 +74,12 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		if err != nil {
 			return nil, err
 		}
-		meshDeps = []pulumi.Resource{m.Istiod}
+		meshDeps = []pulumi.Resource{m.ControlPlane}
 		ingressIP = m.IngressIP
 		if reservedIngressIP != nil {
 			ingressIP = reservedIngressIP.ToStringOutput()
 		}
-		istioVersion = cfg.IstioVersion
+		istioVersion, istioRevision = cfg.IstioVersion, m.Revision
 	}
 
 	a, err := app.New(ctx, "marketdata", app.Args{
@@ -87,7 +88,13 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		Replicas:              cfg.Replicas,
 		MongoConnectionString: cfg.MongoConnectionString,
 		MongoHosts:            cfg.MongoHosts,
+		CanaryImage:           cfg.CanaryImage,
+		CanaryWeight:          cfg.CanaryWeight,
+		IngressPrincipals:     cfg.IngressPrincipals,
+		CallerPrincipals:      cfg.CallerPrincipals,
+		ManagedPrometheus:     cfg.Target == config.TargetGKE,
 		Mesh:                  meshDeps,
+		IstioRevision:         istioRevision,
 	})
 	if err != nil {
 		return nil, err
@@ -103,6 +110,15 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		return "http://" + ip + "/api/v1/currencies"
 	}).(pulumi.StringOutput)
 	outputs["istioVersion"] = pulumi.String(istioVersion)
+	outputs["istioCanaryVersion"] = pulumi.String(cfg.IstioCanaryVersion)
+	outputs["istioRevision"] = pulumi.String(istioRevision)
 	outputs["namespace"] = a.Namespace
+	// What the gateway sends where: empty and 0 without a canary.
+	canaryWeight := 0
+	if cfg.CanaryImage != "" {
+		canaryWeight = cfg.CanaryWeight
+	}
+	outputs["canaryImage"] = pulumi.String(cfg.CanaryImage)
+	outputs["canaryWeight"] = pulumi.Int(canaryWeight)
 	return outputs, nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cryptotracker/ctmd/infra/app"
+	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
 )
 
@@ -195,25 +197,75 @@ func TestIstioReleases(t *testing.T) {
 			"timeout": 600, "cleanupOnFail": true, "compat": "true", "values": ` + values + `}`
 	}
 	base := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-base", mesh, k8sProvider,
-		release("istio-base", "base", "istio-system", `{"defaultRevision": "default"}`))
-	istiod := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istiod", mesh, k8sProvider,
-		release("istiod", "istiod", "istio-system", `{"meshConfig": {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}}`))
+		release("istio-base", "base", "istio-system", `{"defaultRevision": "1-28-3"}`))
+	istiod := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istiod-1-28-3", mesh, k8sProvider,
+		release("istiod-1-28-3", "istiod", "istio-system", `{"revision": "1-28-3", "meshConfig": {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}}`))
 	// On GKE the gateway's load balancer takes the stack's reserved address.
 	gateway := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway", mesh, k8sProvider,
-		release("istio-ingressgateway", "gateway", "istio-ingress", `{"labels": {"istio": "ingressgateway"},
+		release("istio-ingressgateway", "gateway", "istio-ingress", `{"labels": {"istio": "ingressgateway"}, "revision": "1-28-3",
 			"service": {"type": "LoadBalancer", "loadBalancerIP": "`+mockstack.AddressFor("ctmd-cluster-ingress")+`"}}`))
 	assertDependsOn(t, base, "kubernetes:core/v1:Namespace::istio-system")
 	assertNotDependsOn(t, base, "kubernetes:helm.sh/v3:Release")
 	assertDependsOn(t, istiod, "kubernetes:helm.sh/v3:Release::istio-base")
-	assertDependsOn(t, gateway, istiodRef, "kubernetes:core/v1:Namespace::istio-ingress", "gcp:compute/address:Address::ctmd-cluster-ingress")
+	assertDependsOn(t, gateway, "kubernetes:helm.sh/v3:Release::istiod-1-28-3", "kubernetes:core/v1:Namespace::istio-ingress", "gcp:compute/address:Address::ctmd-cluster-ingress")
+	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-28-3"}) {
+		t.Errorf("releases %v, want one control plane", got)
+	}
 
 	svc := s.Find(t, "kubernetes:core/v1:Service", "istio-ingressgateway")
 	if !svc.Read || svc.ID != "istio-ingress/istio-ingressgateway" || svc.Provider != k8sProvider {
 		t.Errorf("gateway Service lookup: read=%v id=%q provider=%q", svc.Read, svc.ID, svc.Provider)
 	}
 	assertDependsOn(t, svc, "kubernetes:helm.sh/v3:Release::istio-ingressgateway")
-	if s.outputs["istioVersion"].Value != "1.28.3" {
-		t.Errorf("istioVersion output %v", s.outputs["istioVersion"].Value)
+	for key, want := range map[string]string{"istioVersion": "1.28.3", "istioCanaryVersion": "", "istioRevision": "1-28-3"} {
+		if got := s.outputs[key].Value; got != want {
+			t.Errorf("output %s = %v, want %q", key, got, want)
+		}
+	}
+	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
+	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-28-3"}`)
+	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
+	if got := mockstack.Get(dep, "spec.template.metadata.annotations").(map[string]any)[app.RevisionAnnotation]; got != "1-28-3" {
+		t.Errorf("pod template names revision %v, want 1-28-3", got)
+	}
+}
+
+// A canary upgrade runs both control planes; base takes the new CRDs but keeps the default
+// revision with the control plane in service; the gateway and the app move to the canary.
+func TestIstioCanaryUpgrade(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:istioVersion": "1.29.2", "ctmd:istioCanaryVersion": "1.30.1"}))
+	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-29-2", "istiod-1-30-1"}) {
+		t.Fatalf("releases %v, want both control planes", got)
+	}
+	release := func(name string) map[string]any {
+		return mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v3:Release", name).Inputs)
+	}
+	for name, want := range map[string]struct{ version, values string }{
+		"istio-base":    {"1.30.1", `{"defaultRevision": "1-29-2"}`},
+		"istiod-1-29-2": {"1.29.2", `{"revision": "1-29-2", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
+		"istiod-1-30-1": {"1.30.1", `{"revision": "1-30-1", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
+		"istio-ingressgateway": {"1.30.1", `{"labels": {"istio": "ingressgateway"}, "revision": "1-30-1",
+			"service": {"type": "LoadBalancer", "loadBalancerIP": "` + mockstack.AddressFor("ctmd-cluster-ingress") + `"}}`},
+	} {
+		r := release(name)
+		if r["version"] != want.version {
+			t.Errorf("%s chart version %v, want %s", name, r["version"], want.version)
+		}
+		assertJSON(t, name+" values", r["values"], want.values)
+	}
+	canary := "kubernetes:helm.sh/v3:Release::istiod-1-30-1"
+	assertDependsOn(t, s.Find(t, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway"), canary)
+	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), canary)
+	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
+	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-30-1"}`)
+	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
+	if got := mockstack.Get(dep, "spec.template.metadata.annotations").(map[string]any)[app.RevisionAnnotation]; got != "1-30-1" {
+		t.Errorf("pod template names revision %v, want 1-30-1", got)
+	}
+	for key, want := range map[string]string{"istioVersion": "1.29.2", "istioCanaryVersion": "1.30.1", "istioRevision": "1-30-1"} {
+		if got := s.outputs[key].Value; got != want {
+			t.Errorf("output %s = %v, want %q", key, got, want)
+		}
 	}
 }
 
@@ -226,11 +278,11 @@ func TestIstioChartRepository(t *testing.T) {
 		chart      map[string]string
 		repo       any
 	}{
-		{"https://charts.mirror.example.com/istio/", map[string]string{"istio-base": "base", "istiod": "istiod", "istio-ingressgateway": "gateway"},
+		{"https://charts.mirror.example.com/istio/", map[string]string{"istio-base": "base", istiodName: "istiod", "istio-ingressgateway": "gateway"},
 			"https://charts.mirror.example.com/istio"},
 		{"oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio", map[string]string{
 			"istio-base":           "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/base",
-			"istiod":               "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/istiod",
+			istiodName:             "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/istiod",
 			"istio-ingressgateway": "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio/gateway",
 		}, nil},
 	}
@@ -253,7 +305,7 @@ func TestApp(t *testing.T) {
 	const meta = `"metadata": {"name": "marketdata", "namespace": "ctmd", "labels": {"app": "marketdata"}}`
 
 	assertResource(t, s, "kubernetes:core/v1:Namespace", "ctmd", appComponent, k8sProvider,
-		`{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ctmd", "labels": {"istio-injection": "enabled"}}}`)
+		`{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ctmd", "labels": {"istio.io/rev": "`+defaultRevision+`"}}}`)
 	secret := assertResource(t, s, "kubernetes:core/v1:Secret", "ctmd-config", appComponent, k8sProvider, `{
 		"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
 		"metadata": {"name": "ctmd-config", "namespace": "ctmd", "labels": {"app": "marketdata"}},
@@ -266,11 +318,13 @@ func TestApp(t *testing.T) {
 	dep := assertResource(t, s, "kubernetes:apps/v1:Deployment", "marketdata", appComponent, k8sProvider, `{
 		"apiVersion": "apps/v1", "kind": "Deployment", `+meta+`,
 		"spec": {
-			"replicas": 3,
 			"selector": {"matchLabels": {"app": "marketdata"}},
 			"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
 			"template": {
-				"metadata": {"labels": {"app": "marketdata", "version": "v1"}},
+				"metadata": {"labels": {"app": "marketdata", "version": "v1"},
+					"annotations": {"ctmd/config-digest": "`+configDigest(mongoURI)+`",
+						"ctmd.cryptotracker.io/istio-revision": "`+defaultRevision+`",
+						"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}},
 				"spec": {
 					"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
 					"terminationGracePeriodSeconds": 30,
@@ -343,8 +397,12 @@ func TestMeshResources(t *testing.T) {
 	}`)
 	cr("networking.istio.io/v1", "VirtualService", "ctmd", `{
 		"hosts": ["*"], "gateways": ["ctmd-gateway"],
-		"http": [{"match": [{"uri": {"prefix": "/api"}}],
-			"route": [{"destination": {"host": "marketdata", "port": {"number": 80}}}]}]
+		"http": [{"name": "api", "match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
+			"route": [{"destination": {"host": "marketdata", "subset": "stable", "port": {"number": 80}}, "weight": 100}]}]
+	}`)
+	cr("networking.istio.io/v1", "DestinationRule", "marketdata", `{
+		"host": "marketdata",
+		"subsets": [{"name": "stable", "labels": {"version": "v1"}}, {"name": "canary", "labels": {"version": "canary"}}]
 	}`)
 	cr("networking.istio.io/v1", "ServiceEntry", "mongo-ext", `{
 		"hosts": ["mongo.external"], "addresses": ["0.0.0.0/0"],
@@ -382,8 +440,12 @@ func TestGKEOutputs(t *testing.T) {
 		"ingressIp": {"Value": "`+ingress+`", "Secret": false},
 		"url": {"Value": "http://`+ingress+`/api/v1/currencies", "Secret": false},
 		"egressIps": {"Value": ["`+mockstack.AddressFor("ctmd-cluster-egress-0")+`", "`+mockstack.AddressFor("ctmd-cluster-egress-1")+`"], "Secret": false},
-		"istioVersion": {"Value": "1.31.1", "Secret": false},
+		"istioVersion": {"Value": "`+config.DefaultIstioVersion+`", "Secret": false},
+		"istioCanaryVersion": {"Value": "", "Secret": false},
+		"istioRevision": {"Value": "`+defaultRevision+`", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false},
+		"canaryImage": {"Value": "", "Secret": false},
+		"canaryWeight": {"Value": 0, "Secret": false},
 		"imageRepository": {"Value": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster", "Secret": false}
 	}`)
 	nat := mockstack.Plain(s.Find(t, "gcp:compute/routerNat:RouterNat", "ctmd-cluster-nat").Inputs)
@@ -426,6 +488,7 @@ func TestExistingTarget(t *testing.T) {
 		"kubernetes:core/v1:Namespace ctmd",
 		"kubernetes:core/v1:Secret ctmd-config",
 		"kubernetes:core/v1:Service marketdata",
+		"kubernetes:networking.istio.io/v1:DestinationRule marketdata",
 		"kubernetes:networking.istio.io/v1:Gateway ctmd-gateway",
 		"kubernetes:networking.istio.io/v1:ServiceEntry mongo-ext",
 		"kubernetes:networking.istio.io/v1:VirtualService ctmd",
@@ -443,7 +506,11 @@ func TestExistingTarget(t *testing.T) {
 		"ingressIp": {"Value": "", "Secret": false},
 		"url": {"Value": "", "Secret": false},
 		"istioVersion": {"Value": "", "Secret": false},
-		"namespace": {"Value": "ctmd", "Secret": false}
+		"istioCanaryVersion": {"Value": "", "Secret": false},
+		"istioRevision": {"Value": "", "Secret": false},
+		"namespace": {"Value": "ctmd", "Secret": false},
+		"canaryImage": {"Value": "", "Secret": false},
+		"canaryWeight": {"Value": 0, "Secret": false}
 	}`)
 }
 
@@ -465,10 +532,10 @@ func TestExistingTargetWithKubeconfigSecret(t *testing.T) {
 // installIstio on an existing cluster installs the same releases through that cluster's provider.
 func TestExistingTargetInstallsIstio(t *testing.T) {
 	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
-	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod"}) {
+	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", istiodName}) {
 		t.Fatalf("releases %v", got)
 	}
-	if p := s.Find(t, "kubernetes:helm.sh/v3:Release", "istiod").Provider; p != "pulumi:providers:kubernetes::existing" {
+	if p := s.Find(t, "kubernetes:helm.sh/v3:Release", istiodName).Provider; p != "pulumi:providers:kubernetes::existing" {
 		t.Errorf("istiod provider %q", p)
 	}
 	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), istiodRef)

@@ -90,10 +90,10 @@ func packageChart(dir, name, version, out string) (map[string]any, error) {
 	}
 	var meta map[string]any
 	if err := yaml.Unmarshal(chartYAML, &meta); err != nil {
-		return nil, fmt.Errorf("Chart.yaml: %w", err)
+		return nil, fmt.Errorf("reading the chart metadata: %w", err)
 	}
 	if meta["name"] != name {
-		return nil, fmt.Errorf("Chart.yaml names the chart %v, want %s: has the module's layout changed?", meta["name"], name)
+		return nil, fmt.Errorf("the chart metadata names the chart %v, want %s: has the module's layout changed?", meta["name"], name)
 	}
 	chartYAML = versionLine.ReplaceAll(chartYAML, []byte("version: "+version))
 	chartYAML = appVersionLine.ReplaceAll(chartYAML, []byte("appVersion: "+version))

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,6 +12,9 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"github.com/cryptotracker/ctmd/infra/stack"
 	"github.com/cryptotracker/ctmd/internal/testlog"
@@ -90,6 +94,24 @@ func (s *testStack) cli(t *testing.T, args ...string) string {
 		t.Fatalf("pulumi %v: %v\n%s", args, err, stderr.String())
 	}
 	return string(out)
+}
+
+// assertNoOp: a preview that expects no changes passes, and an up changes nothing (reading a
+// resource back, such as the ingress gateway's Service, is not a change).
+func (s *testStack) assertNoOp(t *testing.T, out io.Writer) {
+	t.Helper()
+	if _, err := s.Preview(t.Context(), optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out)); err != nil {
+		t.Fatalf("preview with expect-no-changes: %v", err)
+	}
+	again, err := s.Up(t.Context(), optup.ExpectNoChanges(), optup.ProgressStreams(out))
+	if err != nil {
+		t.Fatalf("up with expect-no-changes: %v", err)
+	}
+	for op, n := range *again.Summary.ResourceChanges {
+		if op != string(apitype.OpSame) && op != string(apitype.OpRead) && n > 0 {
+			t.Errorf("up: %d %s, want only same and read: %v", n, op, *again.Summary.ResourceChanges)
+		}
+	}
 }
 
 // backendFiles returns the contents of every file of the stack's backend: current state, history

@@ -1,0 +1,137 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+
+const (
+	canaryImage  = "registry.example.test/ctmd/marketdata:e2e-canary"
+	canaryImage2 = "registry.example.test/ctmd/marketdata:e2e-canary-2"
+)
+
+// TestCanaryReleases runs the README's release flows with `pulumi config` and `pulumi up` only:
+// start a canary, promote it, start a second one and roll it back.
+func TestCanaryReleases(t *testing.T) {
+	ctx := t.Context()
+	k := newClients(t)
+	out := &transcript{}
+	s := newExistingStack(t, "e2e-canary", nil)
+	t.Cleanup(func() { destroy(t, k, s, out) })
+	set := func(key, value string) {
+		t.Helper()
+		if err := s.SetConfig(ctx, key, auto.ConfigValue{Value: value}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rm := func(keys ...string) {
+		t.Helper()
+		if err := s.RemoveAllConfig(ctx, keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	mustUp(t, s, out)
+	waitRollout(t, k, "marketdata", image, replicas)
+	assertJSON(t, "DestinationRule marketdata", k.spec(t, destinationRuleGVR, namespace, "marketdata"), `{
+		"host": "marketdata",
+		"subsets": [{"name": "stable", "labels": {"version": "v1"}}, {"name": "canary", "labels": {"version": "canary"}}]
+	}`)
+	assertStableOnly(t, k)
+
+	t.Run("start a canary at weight 20", func(t *testing.T) {
+		set("ctmd:canaryImage", canaryImage)
+		set("ctmd:canaryWeight", "20")
+		res := mustUp(t, s, out)
+		waitRollout(t, k, "marketdata-canary", canaryImage, 1)
+		waitRollout(t, k, "marketdata", image, replicas)
+		canary, err := k.kube.AppsV1().Deployments(namespace).Get(ctx, "marketdata-canary", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := canary.Spec.Template.Labels; got["app"] != "marketdata" || got["version"] != "canary" {
+			t.Errorf("canary pod labels %v, want app marketdata, version canary", got)
+		}
+		assertJSON(t, "VirtualService routes", k.spec(t, virtualServiceGVR, namespace, "ctmd").(map[string]any)["http"], `[
+			{"name": "canary-by-header",
+				"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true, "headers": {"x-ctmd-canary": {"exact": "always"}}}],
+				"route": [{"destination": {"host": "marketdata", "subset": "canary", "port": {"number": 80}}, "weight": 100}]},
+			{"name": "api",
+				"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
+				"route": [
+					{"destination": {"host": "marketdata", "subset": "stable", "port": {"number": 80}}, "weight": 80},
+					{"destination": {"host": "marketdata", "subset": "canary", "port": {"number": 80}}, "weight": 20}
+				]}
+		]`)
+		// The Service, and so the canary subset, reaches the canary's pods.
+		eventually(t, time.Minute, "canary pods behind the Service", func(ctx context.Context) (bool, string) {
+			pods, err := k.kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=marketdata,version=canary"})
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(pods.Items) == 1, fmt.Sprintf("%d canary pods", len(pods.Items))
+		})
+		if res.Outputs["canaryImage"].Value != canaryImage || fmt.Sprint(res.Outputs["canaryWeight"].Value) != "20" {
+			t.Errorf("outputs canaryImage %v canaryWeight %v", res.Outputs["canaryImage"].Value, res.Outputs["canaryWeight"].Value)
+		}
+		expectNoChanges(t, s, out)
+		analyzeMesh(t, "canary at weight 20", withoutIstio...)
+	})
+
+	t.Run("promote", func(t *testing.T) {
+		set("ctmd:image", canaryImage)
+		rm("ctmd:canaryImage", "ctmd:canaryWeight")
+		mustUp(t, s, out)
+		waitRollout(t, k, "marketdata", canaryImage, replicas)
+		assertStableOnly(t, k)
+		expectNoChanges(t, s, out)
+		analyzeMesh(t, "canary promotion", withoutIstio...)
+	})
+
+	t.Run("roll back a second canary", func(t *testing.T) {
+		set("ctmd:canaryImage", canaryImage2)
+		mustUp(t, s, out)
+		waitRollout(t, k, "marketdata-canary", canaryImage2, 1)
+		rm("ctmd:canaryImage")
+		mustUp(t, s, out)
+		// The stable track never changed.
+		waitRollout(t, k, "marketdata", canaryImage, replicas)
+		assertStableOnly(t, k)
+		expectNoChanges(t, s, out)
+		analyzeMesh(t, "canary rollback", withoutIstio...)
+	})
+}
+
+// assertStableOnly checks that no canary object is left and every request goes to stable.
+func assertStableOnly(t *testing.T, k clients) {
+	t.Helper()
+	eventually(t, 2*time.Minute, "canary objects gone", func(ctx context.Context) (bool, string) {
+		if _, err := k.kube.AppsV1().Deployments(namespace).Get(ctx, "marketdata-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return false, fmt.Sprintf("Deployment marketdata-canary: %v", err)
+		}
+		if _, err := k.kube.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, "marketdata-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return false, fmt.Sprintf("HPA marketdata-canary: %v", err)
+		}
+		pods, err := k.kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "version=canary"})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(pods.Items) == 0, fmt.Sprintf("%d canary pods left", len(pods.Items))
+	})
+	assertJSON(t, "VirtualService routes", k.spec(t, virtualServiceGVR, namespace, "ctmd").(map[string]any)["http"], `[{
+		"name": "api",
+		"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
+		"route": [{"destination": {"host": "marketdata", "subset": "stable", "port": {"number": 80}}, "weight": 100}]
+	}]`)
+}
