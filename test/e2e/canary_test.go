@@ -85,7 +85,7 @@ func TestCanaryReleases(t *testing.T) {
 		if res.Outputs["canaryImage"].Value != canaryImage || fmt.Sprint(res.Outputs["canaryWeight"].Value) != "20" {
 			t.Errorf("outputs canaryImage %v canaryWeight %v", res.Outputs["canaryImage"].Value, res.Outputs["canaryWeight"].Value)
 		}
-		expectNoChanges(t, s, out)
+		s.assertNoOp(t, out)
 		analyzeMesh(t, "canary at weight 20", withoutIstio...)
 	})
 
@@ -95,7 +95,7 @@ func TestCanaryReleases(t *testing.T) {
 		mustUp(t, s, out)
 		waitRollout(t, k, "marketdata", canaryImage, replicas)
 		assertStableOnly(t, k)
-		expectNoChanges(t, s, out)
+		s.assertNoOp(t, out)
 		analyzeMesh(t, "canary promotion", withoutIstio...)
 	})
 
@@ -108,7 +108,7 @@ func TestCanaryReleases(t *testing.T) {
 		// The stable track never changed.
 		waitRollout(t, k, "marketdata", canaryImage, replicas)
 		assertStableOnly(t, k)
-		expectNoChanges(t, s, out)
+		s.assertNoOp(t, out)
 		analyzeMesh(t, "canary rollback", withoutIstio...)
 	})
 }
