@@ -16,7 +16,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -84,9 +83,7 @@ func TestIstioRevisionUpgrade(t *testing.T) {
 	}
 	up("finish the upgrade to " + to)
 	checkRevisions(t, k, []string{to}, to, to)
-	if _, err := s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out)); err != nil {
-		t.Fatalf("preview after the upgrade: %v", err)
-	}
+	s.assertNoOp(t, out)
 }
 
 // checkRevisions: exactly the control planes of versions run; Istio's default revision (what
@@ -213,9 +210,7 @@ func TestIstioLayoutMigration(t *testing.T) {
 	if after := readyReplicaSets(t, k); slices.Equal(before, after) {
 		t.Errorf("marketdata still runs ReplicaSets %v: its pods keep the old control plane's sidecars", after)
 	}
-	if _, err := s.Preview(ctx, optpreview.ExpectNoChanges(), optpreview.ProgressStreams(out)); err != nil {
-		t.Fatalf("preview after the migration: %v", err)
-	}
+	s.assertNoOp(t, out)
 }
 
 func readyReplicaSets(t *testing.T, k clients) []string {
