@@ -101,10 +101,14 @@ meshsim: ## render the program's mesh resources and run them through Istio's rou
 
 # Warning and above fail: a Gateway selecting no pod, a VirtualService naming a missing host or
 # gateway, a subset without pods. ANALYZE_FLAGS adds istioctl flags (e.g. --context, --suppress).
+# The workloads are checked against the injector of the stack's control-plane revision (its
+# istioRevision output; istioctl's own default, "default", names no control plane of this stack);
+# a stack without installIstio uses the cluster's default revision.
 ANALYZE_NAMESPACES := ctmd istio-ingress
+ANALYZE_REVISION ?= $(or $(shell pulumi stack output istioRevision 2>/dev/null),default)
 .PHONY: analyze
 analyze: ## istioctl analyze of the ctmd and istio-ingress namespaces in the current kube context (e.g. GKE after pulumi up); istioctl from make tools, else PATH
 	@PATH="$$(hack/tools.sh path):$$PATH"; command -v istioctl >/dev/null || { echo "no istioctl: run make tools"; exit 1; }; \
 	status=0; for ns in $(ANALYZE_NAMESPACES); do \
-		istioctl analyze --namespace "$$ns" --failure-threshold Warning $(ANALYZE_FLAGS) || status=$$?; \
+		istioctl analyze --namespace "$$ns" --revision "$(ANALYZE_REVISION)" --failure-threshold Warning $(ANALYZE_FLAGS) || status=$$?; \
 	done; exit "$$status"

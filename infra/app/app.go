@@ -161,7 +161,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 
 	if args.ManagedPrometheus {
-		if err := customResource(ctx, "monitoring.googleapis.com/v1", "PodMonitoring", Name, podMonitoring(), inNamespace); err != nil {
+		if _, err := customResource(ctx, "monitoring.googleapis.com/v1", "PodMonitoring", Name, podMonitoring(), inNamespace); err != nil {
 			return nil, err
 		}
 	}

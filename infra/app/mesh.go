@@ -14,9 +14,18 @@ const mongoPort = 27017
 // meshResources routes /api from the ingress gateway to the Service's tracks, enforces mTLS,
 // admits only the configured gateway and caller identities, and registers MongoDB as the one
 // external destination (the mesh runs with REGISTRY_ONLY egress by default). The routes change
-// only after workloads (the Deployments) are rolled out, so traffic never moves to pods that are
-// not ready yet, and away from the canary only once the stable track runs the promoted image.
+// only after workloads (the Deployments) are rolled out and the canary's subset is declared, so
+// traffic never moves to pods that are not ready yet, and away from the canary only once the
+// stable track runs the promoted image.
 func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption, workloads []pulumi.Resource) error {
+	routesAfter := slices.Clip(workloads)
+	if args.CanaryImage != "" {
+		canary, err := customResource(ctx, "networking.istio.io/v1", "DestinationRule", Name+"-canary", destinationRule(canarySubset, canaryVersion), opts)
+		if err != nil {
+			return err
+		}
+		routesAfter = append(routesAfter, canary)
+	}
 	resources := []struct {
 		apiVersion, kind, name string
 		spec                   map[string]any
@@ -33,8 +42,8 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption,
 			"hosts":    []any{"*"},
 			"gateways": []any{GatewayName},
 			"http":     httpRoutes(args.CanaryImage != "", args.CanaryWeight),
-		}, workloads},
-		{"networking.istio.io/v1", "DestinationRule", Name, destinationRule(), nil},
+		}, routesAfter},
+		{"networking.istio.io/v1", "DestinationRule", Name, destinationRule(stableSubset, stableVersion), nil},
 		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts), nil},
 		{"security.istio.io/v1", "PeerAuthentication", "default", map[string]any{
 			"mtls": map[string]any{"mode": "STRICT"},
@@ -52,7 +61,7 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption,
 		}, nil},
 	}
 	for _, r := range resources {
-		if err := customResource(ctx, r.apiVersion, r.kind, r.name, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))); err != nil {
+		if _, err := customResource(ctx, r.apiVersion, r.kind, r.name, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))); err != nil {
 			return err
 		}
 	}
@@ -60,14 +69,13 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption,
 }
 
 // customResource declares an object of a kind the kubernetes SDK has no type for.
-func customResource(ctx *pulumi.Context, apiVersion, kind, name string, spec map[string]any, opts []pulumi.ResourceOption) error {
-	_, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
+func customResource(ctx *pulumi.Context, apiVersion, kind, name string, spec map[string]any, opts []pulumi.ResourceOption) (pulumi.Resource, error) {
+	return apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
 		ApiVersion:  pulumi.String(apiVersion),
 		Kind:        pulumi.String(kind),
 		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(Namespace)},
 		OtherFields: kubernetes.UntypedArgs{"spec": spec},
 	}, opts...)
-	return err
 }
 
 // mongoServiceEntry allows TLS to the listed hosts (Atlas speaks TLS, which Istio cannot parse

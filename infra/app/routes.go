@@ -44,14 +44,17 @@ func httpRoutes(canary bool, weight int) []any {
 	}
 }
 
-// destinationRule names the two tracks; it exists with or without a canary, so starting one
-// changes only the routes' weights and adds the canary's own objects.
-func destinationRule() map[string]any {
-	subset := func(name, version string) map[string]any {
-		return map[string]any{"name": name, "labels": map[string]any{"version": version}}
-	}
+// destinationRule gives one track its subset. The stable track's rule always exists; the
+// canary's comes and goes with the canary's other objects, as a rule of its own for the same
+// host, which Istio merges into the stable one (subsets are concatenated:
+// pilot/pkg/model/destination_rule.go, mergeDestinationRule; "Split large virtual services and
+// destination rules into multiple resources" in
+// https://istio.io/latest/docs/ops/best-practices/traffic-management/). A subset that selects no
+// pods is an error to istioctl analyze (IST0173), and as an object of its own the canary subset
+// is created before the routes that name it and deleted only after they stop naming it.
+func destinationRule(subset, version string) map[string]any {
 	return map[string]any{
 		"host":    Name,
-		"subsets": []any{subset(stableSubset, stableVersion), subset(canarySubset, canaryVersion)},
+		"subsets": []any{map[string]any{"name": subset, "labels": map[string]any{"version": version}}},
 	}
 }

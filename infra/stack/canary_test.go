@@ -11,6 +11,7 @@ import (
 const (
 	canaryImage = "registry.example/ctmd/marketdata:v2"
 	vsRef       = "kubernetes:networking.istio.io/v1:VirtualService"
+	drRef       = "kubernetes:networking.istio.io/v1:DestinationRule"
 )
 
 func canaryConfig(weight string) map[string]string {
@@ -70,8 +71,19 @@ func TestCanary(t *testing.T) {
 				{"destination": {"host": "marketdata", "subset": "canary", "port": {"number": 80}}, "weight": 20}
 			]}
 	]`)
-	// Traffic moves only to rolled-out pods.
-	assertDependsOn(t, vs, "kubernetes:apps/v1:Deployment::marketdata", "kubernetes:apps/v1:Deployment::marketdata-canary")
+	// The canary's subset is a rule of its own for the same host (Istio merges the two), so that
+	// it never outlives the canary's pods.
+	assertResource(t, s, drRef, "marketdata-canary", appComponent, "pulumi:providers:kubernetes::existing", `{
+		"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+		"metadata": {"name": "marketdata-canary", "namespace": "ctmd"},
+		"spec": {"host": "marketdata", "subsets": [{"name": "canary", "labels": {"version": "canary"}}]}
+	}`)
+	assertJSON(t, "stable DestinationRule", mockstack.Get(mockstack.Plain(s.Find(t, drRef, "marketdata").Inputs), "spec"), `{
+		"host": "marketdata", "subsets": [{"name": "stable", "labels": {"version": "v1"}}]
+	}`)
+	// Traffic moves only to rolled-out pods, and to the canary only once its subset is declared.
+	assertDependsOn(t, vs, "kubernetes:apps/v1:Deployment::marketdata", "kubernetes:apps/v1:Deployment::marketdata-canary",
+		"kubernetes:networking.istio.io/v1:DestinationRule::marketdata-canary")
 
 	// One Service, PDB and policy for both tracks.
 	for _, typ := range []string{"kubernetes:core/v1:Service", "kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:security.istio.io/v1:AuthorizationPolicy"} {
@@ -105,7 +117,7 @@ func TestCanaryWeights(t *testing.T) {
 // Without a canary: no canary objects, all traffic to the stable subset, and the outputs say so.
 func TestNoCanary(t *testing.T) {
 	s := mustDeploy(t, existingConfig(nil))
-	for _, typ := range []string{"kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"} {
+	for _, typ := range []string{"kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", drRef} {
 		if got := s.OfType(typ); !reflect.DeepEqual(got, []string{"marketdata"}) {
 			t.Errorf("%s: %v, want only marketdata", typ, got)
 		}

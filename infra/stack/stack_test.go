@@ -402,7 +402,7 @@ func TestMeshResources(t *testing.T) {
 	}`)
 	cr("networking.istio.io/v1", "DestinationRule", "marketdata", `{
 		"host": "marketdata",
-		"subsets": [{"name": "stable", "labels": {"version": "v1"}}, {"name": "canary", "labels": {"version": "canary"}}]
+		"subsets": [{"name": "stable", "labels": {"version": "v1"}}]
 	}`)
 	cr("networking.istio.io/v1", "ServiceEntry", "mongo-ext", `{
 		"hosts": ["mongo.external"], "addresses": ["0.0.0.0/0"],

@@ -45,8 +45,7 @@ func TestCanaryReleases(t *testing.T) {
 	mustUp(t, s, out)
 	waitRollout(t, k, "marketdata", image, replicas)
 	assertJSON(t, "DestinationRule marketdata", k.spec(t, destinationRuleGVR, namespace, "marketdata"), `{
-		"host": "marketdata",
-		"subsets": [{"name": "stable", "labels": {"version": "v1"}}, {"name": "canary", "labels": {"version": "canary"}}]
+		"host": "marketdata", "subsets": [{"name": "stable", "labels": {"version": "v1"}}]
 	}`)
 	assertStableOnly(t, k)
 
@@ -63,6 +62,9 @@ func TestCanaryReleases(t *testing.T) {
 		if got := canary.Spec.Template.Labels; got["app"] != "marketdata" || got["version"] != "canary" {
 			t.Errorf("canary pod labels %v, want app marketdata, version canary", got)
 		}
+		assertJSON(t, "DestinationRule marketdata-canary", k.spec(t, destinationRuleGVR, namespace, "marketdata-canary"), `{
+			"host": "marketdata", "subsets": [{"name": "canary", "labels": {"version": "canary"}}]
+		}`)
 		assertJSON(t, "VirtualService routes", k.spec(t, virtualServiceGVR, namespace, "ctmd").(map[string]any)["http"], `[
 			{"name": "canary-by-header",
 				"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true, "headers": {"x-ctmd-canary": {"exact": "always"}}}],
@@ -86,7 +88,7 @@ func TestCanaryReleases(t *testing.T) {
 			t.Errorf("outputs canaryImage %v canaryWeight %v", res.Outputs["canaryImage"].Value, res.Outputs["canaryWeight"].Value)
 		}
 		s.assertNoOp(t, out)
-		analyzeMesh(t, "canary at weight 20", withoutIstio...)
+		analyzeMesh(t, "canary at weight 20", withoutIstio)
 	})
 
 	t.Run("promote", func(t *testing.T) {
@@ -96,7 +98,7 @@ func TestCanaryReleases(t *testing.T) {
 		waitRollout(t, k, "marketdata", canaryImage, replicas)
 		assertStableOnly(t, k)
 		s.assertNoOp(t, out)
-		analyzeMesh(t, "canary promotion", withoutIstio...)
+		analyzeMesh(t, "canary promotion", withoutIstio)
 	})
 
 	t.Run("roll back a second canary", func(t *testing.T) {
@@ -109,7 +111,7 @@ func TestCanaryReleases(t *testing.T) {
 		waitRollout(t, k, "marketdata", canaryImage, replicas)
 		assertStableOnly(t, k)
 		s.assertNoOp(t, out)
-		analyzeMesh(t, "canary rollback", withoutIstio...)
+		analyzeMesh(t, "canary rollback", withoutIstio)
 	})
 }
 
@@ -122,6 +124,9 @@ func assertStableOnly(t *testing.T, k clients) {
 		}
 		if _, err := k.kube.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, "marketdata-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return false, fmt.Sprintf("HPA marketdata-canary: %v", err)
+		}
+		if _, err := k.dyn.Resource(destinationRuleGVR).Namespace(namespace).Get(ctx, "marketdata-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return false, fmt.Sprintf("DestinationRule marketdata-canary: %v", err)
 		}
 		pods, err := k.kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "version=canary"})
 		if err != nil {

@@ -60,7 +60,7 @@ func TestDayTwo(t *testing.T) {
 		mustUp(t, s, out)
 		waitRollout(t, k, "marketdata", newImage, scaled)
 		s.assertNoOp(t, out)
-		analyzeMesh(t, "scale and image update", withoutIstio...)
+		analyzeMesh(t, "scale and image update", withoutIstio)
 	})
 
 	t.Run("rotating the connection string rolls the pods", func(t *testing.T) {
@@ -115,7 +115,7 @@ func TestDayTwo(t *testing.T) {
 			"old digest":                     oldDigest, "new digest": newDigest,
 		}, nil)
 		s.assertNoOp(t, out)
-		analyzeMesh(t, "rotation", withoutIstio...)
+		analyzeMesh(t, "rotation", withoutIstio)
 	})
 }
 

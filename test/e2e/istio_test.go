@@ -54,6 +54,9 @@ func TestIstioFromRealCharts(t *testing.T) {
 	out := &transcript{}
 	t.Logf("Istio charts: istio.io/istio@%s (development branch), labelled %s, from %s",
 		env.chartsModuleVersion, env.istioVersion, env.chartRepo)
+	// The control plane's revision: what istioctl analyze checks the workloads against, as make
+	// analyze does with the stack's istioRevision output.
+	revision := mesh.Revision(env.istioVersion)
 	s := newStack(t, "e2e-istio", auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:installIstio":          {Value: "true"},
@@ -134,9 +137,10 @@ func TestIstioFromRealCharts(t *testing.T) {
 			t.Fatalf("gateway Service type %s status %+v, want a LoadBalancer at %s", svc.Spec.Type, svc.Status.LoadBalancer, loadBalancerIP)
 		}
 		for key, want := range map[string]string{
-			"ingressIp":    loadBalancerIP,
-			"url":          "http://" + loadBalancerIP + "/api/v1/currencies",
-			"istioVersion": env.istioVersion,
+			"ingressIp":     loadBalancerIP,
+			"url":           "http://" + loadBalancerIP + "/api/v1/currencies",
+			"istioVersion":  env.istioVersion,
+			"istioRevision": revision,
 		} {
 			if got := up.Outputs[key].Value; got != want {
 				t.Errorf("output %s = %v, want %q", key, got, want)
@@ -144,12 +148,12 @@ func TestIstioFromRealCharts(t *testing.T) {
 		}
 	})
 	t.Run("app mesh resources", func(t *testing.T) { checkMesh(t, k, "") })
-	t.Run("istioctl analyze after up", func(t *testing.T) { analyzeMesh(t, "up") })
-	t.Run("istioctl analyze catches a broken selector", func(t *testing.T) { checkAnalyzeCatchesBrokenSelector(t, k) })
+	t.Run("istioctl analyze after up", func(t *testing.T) { analyzeMesh(t, "up", onRevision(revision)) })
+	t.Run("istioctl analyze catches a broken selector", func(t *testing.T) { checkAnalyzeCatchesBrokenSelector(t, k, onRevision(revision)) })
 
 	t.Run("second up changes nothing", func(t *testing.T) {
 		s.assertNoOp(t, out)
-		analyzeMesh(t, "second up")
+		analyzeMesh(t, "second up", onRevision(revision))
 	})
 
 	// Everything the charts made outside the namespaces, so that destroy can be held to it.

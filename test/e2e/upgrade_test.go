@@ -156,7 +156,7 @@ func checkRevisions(t *testing.T, k clients, versions []string, defaultVersion, 
 		}
 		return len(running) > 0, "no ready ReplicaSet"
 	})
-	analyzeMesh(t, "revision move to "+workloadVersion)
+	analyzeMesh(t, "revision move to "+workloadVersion, onRevision(rev))
 }
 
 // TestIstioLayoutMigration: a stack made before control planes had revisions (one release istiod,
