@@ -84,7 +84,7 @@ cluster-down: ## stop the local control plane started by cluster-up
 	hack/cluster.sh down
 
 # meshsim runs here, not in make test: its first build compiles most of istiod (7 min cold on two
-# cores; about a minute after make tools built istioctl, which shares those packages).
+# cores; about 2.5 min after make tools built istioctl, which shares those packages).
 e2e: tools meshsim ## make meshsim, then the real Pulumi engine against a private local cluster: preview, up, istioctl analyze, verify, no-op up, destroy
 	hack/e2e.sh $(E2E_FLAGS)
 
