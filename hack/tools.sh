@@ -3,12 +3,8 @@
 # etcd, the Kubernetes control plane and kubectl, kwok, istioctl) from the Go module proxy into
 # $CTMD_TOOLS_DIR/<name>-<version>/. Only Go modules are downloaded: every tool is built from source in
 # a throwaway wrapper module outside the repository. A tool whose directory holds the .built marker
-# is skipped; the marker is written last, so an interrupted build is redone.
-#
-# Two lanes build side by side, each one tool at a time: a single build leaves a core idle while it
-# downloads modules and links (measured on a fresh two-core machine: 22 min one at a time, with the
-# CPUs busy 85% of it). The provider and Kubernetes builds peak at 5 to 6 GB each, so two lanes
-# need about 12 GB; CTMD_TOOLS_LANES=1 builds one tool at a time on a smaller machine.
+# is skipped; the marker is written last, so an interrupted build is redone. One build at a time:
+# the provider and Kubernetes builds peak at 5 to 6 GB each.
 #
 #   hack/tools.sh          build what is missing
 #   hack/tools.sh path     print the PATH entries of the tools
@@ -38,11 +34,17 @@ mkdir -p "$CTMD_TOOLS_DIR"
 exec 9>"$CTMD_TOOLS_DIR/.lock"
 flock -n 9 || { log "another tools.sh is building; waiting for it"; flock 9; }
 
-lanes=${CTMD_TOOLS_LANES:-2}
-[[ $lanes == 1 || $lanes == 2 ]] || die "CTMD_TOOLS_LANES=$lanes: want 1 or 2"
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-tools.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+building=""
+# shellcheck disable=SC2317 # called by the EXIT trap
+on_exit() {
+	local status=$?
+	rm -rf "$work"
+	if ((status)) && [[ -n $building ]]; then
+		log "ERROR: building $building failed (exit $status); it is not cached, run again to retry"
+	fi
+}
+trap on_exit EXIT
 
 # wrapper NAME: a fresh, empty module to build one tool in.
 wrapper() {
@@ -163,52 +165,17 @@ build_istioctl() {
 	"$1/istioctl" version --remote=false
 }
 
-# The engine and the local cluster, in the order make cluster-up needs them (about 11 min cold).
-cluster_tools() {
-	build pulumi "$PULUMI_VERSION" "$PULUMI_DIR" build_pulumi
-	build pulumi-language-go "$PULUMI_LANGUAGE_GO_VERSION" "$PULUMI_LANGUAGE_GO_DIR" build_language_go
-	build etcd "$ETCD_VERSION" "$ETCD_DIR" build_etcd
-	build kubernetes "$KUBERNETES_VERSION" "$KUBERNETES_DIR" build_kubernetes
-	build kwok "$KWOK_VERSION" "$KWOK_DIR" build_kwok
-}
-
-# The kubernetes provider plugin, and istioctl of the snapshot whose charts the e2e installs (the
-# e2e's `istioctl analyze` and make analyze): the slowest build and the next (about 11 min cold).
-mesh_tools() {
-	build pulumi-resource-kubernetes "v$PULUMI_KUBERNETES_VERSION" "$PULUMI_KUBERNETES_DIR" build_kubernetes_plugin
-	build istioctl "$ISTIO_CHARTS_MODULE_VERSION" "$ISTIOCTL_DIR" build_istioctl
-}
-
-# lane FUNCTION: run FUNCTION in a subshell of its own that stops at its first failed build and
-# names it.
-lane() {
-	(
-		building=""
-		# shellcheck disable=SC2317 # called by the EXIT trap
-		lane_exit() {
-			local status=$?
-			if ((status)) && [[ -n $building ]]; then
-				log "ERROR: building $building failed (exit $status); it is not cached, run again to retry"
-			fi
-		}
-		trap lane_exit EXIT
-		"$1"
-	)
-}
-
-# Each lane runs in the background even one at a time: a lane run as the operand of || or if would
-# run with set -e ignored, and a failed build would be marked built.
-failed=0
-wait_lane() { wait "$1" || failed=1; }
 total=$SECONDS
-lane cluster_tools &
-cluster_lane=$!
-if ((lanes == 1)); then wait_lane "$cluster_lane"; fi
-lane mesh_tools &
-mesh_lane=$!
-if ((lanes == 2)); then wait_lane "$cluster_lane"; fi
-wait_lane "$mesh_lane"
-((failed == 0)) || die "some tools were not built (see above); the ones that were are cached"
+# The local cluster's tools come before the provider plugin (the slowest build), so that
+# make cluster-up works as early as possible on a cold machine.
+build pulumi "$PULUMI_VERSION" "$PULUMI_DIR" build_pulumi
+build pulumi-language-go "$PULUMI_LANGUAGE_GO_VERSION" "$PULUMI_LANGUAGE_GO_DIR" build_language_go
+build etcd "$ETCD_VERSION" "$ETCD_DIR" build_etcd
+build kubernetes "$KUBERNETES_VERSION" "$KUBERNETES_DIR" build_kubernetes
+build kwok "$KWOK_VERSION" "$KWOK_DIR" build_kwok
+build pulumi-resource-kubernetes "v$PULUMI_KUBERNETES_VERSION" "$PULUMI_KUBERNETES_DIR" build_kubernetes_plugin
+# istioctl of the snapshot whose charts the e2e installs: the e2e's `istioctl analyze` and make analyze.
+build istioctl "$ISTIO_CHARTS_MODULE_VERSION" "$ISTIOCTL_DIR" build_istioctl
 # Not a build: the Istio charts the local cluster serves, fetched now so make tools is the one step
 # that needs the module proxy.
 istio_module_dir >/dev/null || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"
