@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
@@ -72,27 +73,23 @@ func (r *reader) matching(key, def string, re *regexp.Regexp, want, example stri
 }
 
 func (r *reader) integer(key string, def, minimum int) int {
-	v, ok := r.get(key)
-	if !ok {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < minimum {
-		r.invalid(key, v, fmt.Sprintf("an integer of at least %d", minimum), scalarFix(key, strconv.Itoa(def)))
-		return def
-	}
-	return n
+	return r.integerIn(key, def, minimum, math.MaxInt, fmt.Sprintf("an integer of at least %d", minimum))
 }
 
 // percentage reads an integer from 0 to 100.
 func (r *reader) percentage(key string, def int) int {
+	return r.integerIn(key, def, 0, 100, "an integer from 0 to 100")
+}
+
+// integerIn reads an integer from minimum to maximum; want says which in the error.
+func (r *reader) integerIn(key string, def, minimum, maximum int, want string) int {
 	v, ok := r.get(key)
 	if !ok {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > 100 {
-		r.invalid(key, v, "an integer from 0 to 100", scalarFix(key, strconv.Itoa(def)))
+	if err != nil || n < minimum || n > maximum {
+		r.invalid(key, v, want, scalarFix(key, strconv.Itoa(def)))
 		return def
 	}
 	return n

@@ -132,15 +132,6 @@ func TestNoCanary(t *testing.T) {
 	}
 }
 
-func jsonOf(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // withImage returns a copy of a plain pod spec whose one container runs image.
 func withImage(t *testing.T, spec any, image string) any {
 	t.Helper()

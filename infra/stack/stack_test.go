@@ -104,7 +104,7 @@ func TestGKECluster(t *testing.T) {
 		`{"repository": "ctmd-cluster", "location": "europe-west1", "project": "ctmd-dev-123", "role": "roles/artifactregistry.reader", "member": "`+member+`"}`)
 	assertDependsOn(t, reader, "gcp:artifactregistry/repository:Repository::ctmd-cluster")
 
-	provider := assertResource(t, s, "pulumi:providers:kubernetes", "ctmd-cluster", gkeComponent, "", `{"kubeconfig": `+jsonString(t, `apiVersion: v1
+	provider := assertResource(t, s, "pulumi:providers:kubernetes", "ctmd-cluster", gkeComponent, "", `{"kubeconfig": `+jsonOf(t, `apiVersion: v1
 clusters:
 - cluster:
     certificate-authority-data: Q0EgY2VydA==
@@ -467,7 +467,7 @@ func TestExistingTarget(t *testing.T) {
 	const provider = "pulumi:providers:kubernetes::existing"
 	// Given no kubeconfig, the SDK passes the provider $KUBECONFIG (a path) for it to read.
 	assertResource(t, s, "pulumi:providers:kubernetes", "existing", "ctmd:cluster:Existing::existing", "",
-		`{"kubeconfig": `+jsonString(t, kubeconfigFile)+`}`)
+		`{"kubeconfig": `+jsonOf(t, kubeconfigFile)+`}`)
 	var types []string
 	for _, r := range s.Resources {
 		if strings.HasPrefix(r.Type, "gcp:") || strings.HasPrefix(r.Type, "kubernetes:helm.sh/") || r.Type == "ctmd:mesh:Istio" {
@@ -610,9 +610,9 @@ func TestDeployRuns(t *testing.T) {
 	}
 }
 
-func jsonString(t *testing.T, s string) string {
+func jsonOf(t *testing.T, v any) string {
 	t.Helper()
-	b, err := json.Marshal(s)
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
