@@ -1,6 +1,6 @@
 // Package gke creates the GKE cluster (private nodes, public endpoint limited to authorized
 // networks), its node pool and node service account (gke.go), the stack's own network with its
-// Cloud NAT, static addresses and firewall rule (network.go), the Artifact Registry repository
+// Cloud NAT, static addresses and the control plane's firewall rule (network.go), the Artifact Registry repository
 // for the image (registry.go), and a Kubernetes provider for the cluster.
 package gke
 
@@ -65,6 +65,9 @@ func New(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.Re
 
 	gkeCluster, err := container.NewCluster(ctx, cfg.ClusterName, clusterArgs(cfg, nw, ranges), parent)
 	if err != nil {
+		return nil, err
+	}
+	if err := webhookFirewall(ctx, cfg, nw, gkeCluster, parent); err != nil {
 		return nil, err
 	}
 	pool, err := container.NewNodePool(ctx, cfg.ClusterName+"-nodes", nodePoolArgs(cfg, gkeCluster, nodeSA), parent)

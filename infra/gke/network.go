@@ -5,6 +5,7 @@ import (
 	"net"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/compute"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/container"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cryptotracker/ctmd/infra/config"
@@ -55,9 +56,7 @@ type network struct {
 
 // newNetwork declares a VPC and subnet of the stack's own (named after the cluster, so stacks of
 // one project never share or collide, and the project's default network may be absent), the
-// Cloud NAT private nodes need to pull Istio's images and reach Atlas, the static addresses, and
-// the firewall rule that lets the control plane reach istiod's admission webhook (GKE's own
-// master-to-node rule covers only 443 and 10250).
+// Cloud NAT private nodes need to pull Istio's images and reach Atlas, and the static addresses.
 func newNetwork(ctx *pulumi.Context, cfg *config.Config, r Ranges, parent pulumi.ResourceOption) (*network, error) {
 	name := cfg.ClusterName
 	n := &network{podsRange: name + "-pods", servicesRange: name + "-services"}
@@ -135,19 +134,56 @@ func newNetwork(ctx *pulumi.Context, cfg *config.Config, r Ranges, parent pulumi
 	}, parent); err != nil {
 		return nil, err
 	}
-	_, err = compute.NewFirewall(ctx, name+"-istio-webhook", &compute.FirewallArgs{
-		Name:         pulumi.String(name + "-istio-webhook"),
+	return n, nil
+}
+
+// webhookFirewall lets the control plane reach istiod's admission webhook on the nodes (GKE's own
+// rule opens only 443 and 10250 from it). The source follows where the cluster's control plane
+// actually is, read from the cluster rather than from config: its /28 for a cluster peered into
+// the VPC, plus its private endpoint when GKE puts that outside the block (Private Service
+// Connect). Cloud Service Mesh's "Open ports on a private cluster" opens tcp:15017 from "the
+// cluster control plane's IP range" (https://cloud.google.com/service-mesh/docs/private-cluster-open-port);
+// privateEndpoint is "the internal IP address of this cluster's master endpoint"
+// (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters#PrivateClusterConfig).
+func webhookFirewall(ctx *pulumi.Context, cfg *config.Config, n *network, c *container.Cluster, parent pulumi.ResourceOption) error {
+	private := c.PrivateClusterConfig
+	sources := pulumi.All(private.MasterIpv4CidrBlock(), private.PrivateEndpoint()).ApplyT(func(v []any) []string {
+		return controlPlaneSources(deref(v[0]), deref(v[1]))
+	}).(pulumi.StringArrayOutput)
+	_, err := compute.NewFirewall(ctx, cfg.ClusterName+"-istio-webhook", &compute.FirewallArgs{
+		Name:         pulumi.String(cfg.ClusterName + "-istio-webhook"),
 		Project:      pulumi.String(cfg.Project),
 		Network:      n.vpc.Name,
 		Direction:    pulumi.String("INGRESS"),
-		SourceRanges: pulumi.StringArray{pulumi.String(r.Master)},
+		SourceRanges: sources,
 		TargetTags:   pulumi.StringArray{pulumi.String(nodeTag)},
 		Allows: compute.FirewallAllowArray{&compute.FirewallAllowArgs{
 			Protocol: pulumi.String("tcp"),
 			Ports:    pulumi.StringArray{pulumi.String("15017")},
 		}},
 	}, parent)
-	return n, err
+	return err
+}
+
+// controlPlaneSources is the control plane's block, and its endpoint as a /32 where the block
+// does not hold it (or GKE reports no block).
+func controlPlaneSources(block, endpoint string) []string {
+	var sources []string
+	_, cidr, err := net.ParseCIDR(block)
+	if err == nil {
+		sources = append(sources, cidr.String())
+	}
+	if ip := net.ParseIP(endpoint); ip != nil && (cidr == nil || !cidr.Contains(ip)) {
+		sources = append(sources, ip.String()+"/32")
+	}
+	return sources
+}
+
+func deref(v any) string {
+	if s, ok := v.(*string); ok && s != nil {
+		return *s
+	}
+	return ""
 }
 
 // address reserves a regional external address: it outlives what uses it (a reinstall of

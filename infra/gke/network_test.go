@@ -2,6 +2,7 @@ package gke
 
 import (
 	"net"
+	"slices"
 	"testing"
 
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
@@ -45,4 +46,22 @@ func lastAddress(n *net.IPNet) net.IP {
 		last[i] = n.IP[i] | ^n.Mask[i]
 	}
 	return last
+}
+
+// The webhook rule admits the control plane where GKE reports it: its block, and its endpoint
+// where that lies outside the block (Private Service Connect) or GKE reports no block.
+func TestControlPlaneSources(t *testing.T) {
+	for _, tt := range []struct {
+		block, endpoint string
+		want            []string
+	}{
+		{"10.0.8.0/28", "10.0.8.2", []string{"10.0.8.0/28"}},
+		{"10.0.8.0/28", "10.0.0.2", []string{"10.0.8.0/28", "10.0.0.2/32"}},
+		{"", "10.0.0.2", []string{"10.0.0.2/32"}},
+		{"10.0.8.0/28", "", []string{"10.0.8.0/28"}},
+	} {
+		if got := controlPlaneSources(tt.block, tt.endpoint); !slices.Equal(got, tt.want) {
+			t.Errorf("controlPlaneSources(%q, %q) = %v, want %v", tt.block, tt.endpoint, got, tt.want)
+		}
+	}
 }

@@ -122,6 +122,11 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		state["masterAuth"] = resource.NewProperty(resource.PropertyMap{
 			"clusterCaCertificate": resource.NewProperty("Q0EgY2VydA=="),
 		})
+		if private, ok := state["privateClusterConfig"]; ok && private.IsObject() {
+			withEndpoint := private.ObjectValue().Copy() // the recorded inputs share the nested map
+			withEndpoint["privateEndpoint"] = resource.NewProperty(PrivateEndpoint)
+			state["privateClusterConfig"] = resource.NewProperty(withEndpoint)
+		}
 	case "gcp:serviceaccount/account:Account":
 		email := fmt.Sprintf("%s@%s.iam.gserviceaccount.com", str("accountId"), str("project"))
 		state["email"] = resource.NewProperty(email)
@@ -151,6 +156,11 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	return id, state, nil
 }
+
+// PrivateEndpoint is the control plane's internal address the mocks report for a cluster: outside
+// the /28 the program asks for, as GKE places it for a cluster on Private Service Connect, so tests
+// see which rules follow the cluster rather than the config.
+const PrivateEndpoint = "10.0.0.2"
 
 // AddressFor is the address the mocks give the compute.Address of that logical name: stable and
 // distinct per name, so tests can tell which reserved address reached which output.
