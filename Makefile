@@ -53,8 +53,9 @@ image-bin: ## build the image's static binary into $(IMAGE_BIN)
 image: ## docker build the marketdata image as $(IMAGE) for $(IMAGE_PLATFORM), whatever the host
 	docker build --platform '$(IMAGE_PLATFORM)' --build-arg GO_VERSION=$(GO_VERSION) --build-arg MARKETDATA_VERSION=$(MARKETDATA_VERSION) -t '$(IMAGE)' .
 
-push: ## docker push $(IMAGE); e.g. make image push IMAGE=europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:latest
-	docker push '$(IMAGE)'
+# The reference printed last (version tag and digest) is what `pulumi config set image` takes.
+push: ## docker push $(IMAGE), a version tag (never latest), and print it with its digest; e.g. make image push IMAGE=<imageRepository output>/marketdata:v1.4.0
+	hack/push.sh '$(IMAGE)'
 
 ## ---- infra (Pulumi program) ----
 # The stack `make preview` and `make up` act on; the Pulumi CLI must be logged in (see README).

@@ -36,7 +36,7 @@ const (
 // Args configures the workload.
 type Args struct {
 	Provider *kubernetes.Provider
-	Image    pulumi.StringInput
+	Image    string
 	Replicas int
 	// MongoConnectionString must be a secret output; it goes into the Secret and nowhere else.
 	MongoConnectionString pulumi.StringOutput
@@ -110,7 +110,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	podOpts := child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns, secret}, args.Mesh)))
 	annotations := podAnnotations(configDigest(ctx, args.MongoConnectionString), args.IstioRevision)
 	stable, err := workload(ctx, track{
-		name: Name, version: stableVersion, image: args.Image,
+		name: Name, version: stableVersion, image: pulumi.String(args.Image),
 		selector:    labels,
 		minReplicas: args.Replicas, maxReplicas: 3 * args.Replicas,
 	}, annotations, podOpts, inNamespace)

@@ -171,15 +171,23 @@ func TestImageWorkflow(t *testing.T) {
 	if auth.With["token_format"] != "access_token" || auth.With["workload_identity_provider"] == nil {
 		t.Errorf("auth with %v", auth.With)
 	}
-	_, login := stepUsing(t, j, "docker/login-action")
-	if login.With["registry"] != "${{ env.REGISTRY }}" || w.Env["REGISTRY"] != "europe-west1-docker.pkg.dev" ||
-		login.With["username"] != "oauth2accesstoken" || login.With["password"] != "${{ steps."+auth.ID+".outputs.access_token }}" {
-		t.Errorf("docker login with %v (REGISTRY=%s)", login.With, w.Env["REGISTRY"])
+	// The registry comes from the stack's repository, so it follows gcp:zone.
+	if w.Env["IMAGE_REPOSITORY"] != "${{ vars.IMAGE_REPOSITORY }}" || j.Steps[1].ID != "registry" ||
+		!strings.Contains(j.Steps[1].Run, `echo "host=${IMAGE_REPOSITORY%%/*}" >> "$GITHUB_OUTPUT"`) {
+		t.Errorf("the registry must be the host of the stack's imageRepository: env %v, step %+v", w.Env, j.Steps[1])
 	}
+	_, login := stepUsing(t, j, "docker/login-action")
+	if login.With["registry"] != "${{ steps.registry.outputs.host }}" ||
+		login.With["username"] != "oauth2accesstoken" || login.With["password"] != "${{ steps."+auth.ID+".outputs.access_token }}" {
+		t.Errorf("docker login with %v", login.With)
+	}
+	// One version tag, pushed once through make push (which refuses latest), and its digest
+	// reported; nothing else is pushed.
 	last := j.Steps[len(j.Steps)-1]
-	if !strings.Contains(last.Run, `make image push IMAGE="$REPOSITORY:$TAG"`) ||
-		last.Env["REPOSITORY"] != "${{ env.REGISTRY }}/${{ vars.GCP_PROJECT }}/${{ vars.REPOSITORY_ID || 'ctmd-cluster' }}/marketdata" {
-		t.Errorf("last step must build and push to the stack's repository (ctmd:repositoryId, default the cluster name): %+v", last)
+	if last.Env["TAG"] != "${{ github.ref_name }}" || !strings.Contains(last.Run, `image="$IMAGE_REPOSITORY/marketdata:$TAG"`) ||
+		!strings.Contains(last.Run, `ref=$(make -s push IMAGE="$image")`) || !strings.Contains(last.Run, `"$GITHUB_STEP_SUMMARY"`) ||
+		strings.Count(last.Run, "make -s push") != 1 || strings.Contains(last.Run, "latest") || strings.Contains(last.Run, "docker ") {
+		t.Errorf("last step must push the version tag alone with make push and report its digest: %+v", last)
 	}
 }
 

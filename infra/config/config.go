@@ -4,6 +4,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -57,8 +58,7 @@ type Config struct {
 	InstallIstio          bool
 	OutboundTrafficPolicy string
 
-	// Image is the marketdata image. Empty on TargetGKE when unset: the stack then uses
-	// marketdata:latest in the repository it creates.
+	// Image is the marketdata image, pinned by a version tag or a digest (see imageReference).
 	Image    string
 	Replicas int
 	// CanaryImage, when set, is released to CanaryWeight percent of the traffic.
@@ -145,7 +145,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		IstioChartRepository:     r.chartRepository("istioChartRepository", DefaultIstioChartRepository),
 		InstallIstio:             r.boolean("installIstio", true),
 		OutboundTrafficPolicy:    r.oneOf("outboundTrafficPolicy", DefaultOutboundTrafficPolicy, "REGISTRY_ONLY", "ALLOW_ANY"),
-		Image:                    r.matching("image", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "europe-west1-docker.pkg.dev/<project>/ctmd/marketdata:<tag>"),
+		Image:                    r.imageReference("image"),
 		Replicas:                 r.integer("replicas", DefaultReplicas, 1),
 		NetworkCIDR:              r.networkCIDR("networkCidr"),
 		RepositoryID:             r.matching("repositoryId", "", repositoryIDPattern, "an Artifact Registry repository id (lowercase letters, digits and hyphens, starting with a letter, at most 63)", "ctmd"),
@@ -164,9 +164,12 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 				Namespace+":ingressPrincipals"))
 		}
 	}
-	if c.IstioCanaryVersion != "" && c.IstioCanaryVersion == c.IstioVersion {
-		r.fail(fmt.Errorf(`invalid config %q value %q: the canary control plane must differ from ctmd:istioVersion (the one in service); to finish an upgrade remove it with pulumi config rm %[1]s`,
-			Namespace+":istioCanaryVersion", c.IstioCanaryVersion))
+	// istio-base (the CRDs) follows the canary, and Istio's CRDs are only upgraded, never
+	// downgraded (https://istio.io/latest/docs/setup/upgrade/helm/#canary-upgrade-recommended), so
+	// a canary older than the version in service would roll the CRDs back under it.
+	if c.IstioCanaryVersion != "" && !newerVersion(c.IstioCanaryVersion, c.IstioVersion) {
+		r.fail(fmt.Errorf(`invalid config %q value %q: the canary control plane must be newer than ctmd:istioVersion %q (the one in service; the CRDs follow the canary and must not move back); set a newer one with pulumi config set %[1]s <next-version>, or finish an upgrade with pulumi config rm %[1]s`,
+			Namespace+":istioCanaryVersion", c.IstioCanaryVersion, c.IstioVersion))
 	}
 	if c.IstioCanaryVersion != "" && !c.InstallIstio {
 		r.fail(fmt.Errorf(`config %q needs ctmd:installIstio true (the stack upgrades only the Istio it installs): remove it with pulumi config rm %[1]s`,
@@ -179,10 +182,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		r.fail(fmt.Errorf(`invalid config %q: must be at least ctmd:minNodes (%d); set it with pulumi config set %[1]s %d`,
 			Namespace+":maxNodes", c.MinNodes, c.MinNodes))
 	}
-	// Empty is unset: the engine passes Pulumi.yaml's "" default to real runs.
-	if v, _ := r.get("canaryImage"); v != "" {
-		c.CanaryImage = r.matching("canaryImage", "", imagePattern, "an image reference <registry>/<path>[:tag][@digest]", "<registry>/marketdata:<new-tag>")
-	}
+	c.CanaryImage = r.imageReference("canaryImage")
 	switch {
 	case c.CanaryImage != "" && c.CanaryImage == c.Image:
 		r.fail(fmt.Errorf(`invalid config %q: it equals ctmd:image, so there is nothing to compare; promote the canary with pulumi config rm %[1]s, or set another image with pulumi config set %[1]s <registry>/marketdata:<new-tag>`,
@@ -208,6 +208,10 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		c.Project = r.gcpProject()
 		c.Zone = r.gcp("zone", DefaultZone, zonePattern, "a zone such as "+DefaultZone)
 		c.Region = c.Zone[:max(0, strings.LastIndex(c.Zone, "-"))]
+		if c.Image == "" {
+			r.fail(fmt.Errorf(`missing required config %q: push a version of the image to the stack's repository (README, "Deploy to GCP") and set it with pulumi config set %[1]s %s-docker.pkg.dev/%s/%s/marketdata:<version>`,
+				Namespace+":image", c.Region, cmp.Or(c.Project, "<project>"), c.RepositoryID))
+		}
 		// A new GKE cluster has no Istio, and a kubeconfig cannot point at a cluster not yet made.
 		if !c.InstallIstio {
 			r.fail(errors.New(`invalid config "ctmd:installIstio" value "false": a cluster created by the stack has no Istio (false is for ctmd:target existing); set it with pulumi config set ctmd:installIstio true`))

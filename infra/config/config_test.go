@@ -46,8 +46,11 @@ func existing(extra map[string]string) map[string]string {
 	return v
 }
 
+// gkeImage is a released version in the repository of a gke stack with the default names.
+const gkeImage = "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:v1.4.0"
+
 func gke(extra map[string]string) map[string]string {
-	v := map[string]string{"gcp:project": "ctmd-dev-123", "ctmd:mongoConnectionString": mongoURI}
+	v := map[string]string{"gcp:project": "ctmd-dev-123", "ctmd:image": gkeImage, "ctmd:mongoConnectionString": mongoURI}
 	for k, val := range extra {
 		v[k] = val
 	}
@@ -173,12 +176,17 @@ func TestLoadAcceptsPulumiYAMLDefaults(t *testing.T) {
 		maps.Copy(values, extra)
 		return values
 	}
-	cfg, err := load(t, withDefaults(map[string]string{"gcp:project": "ctmd-dev-123", "ctmd:mongoConnectionString": mongoURI}), "ctmd:mongoConnectionString")
+	// The declared "" image is no image: a gke stack names the version it runs, as existing does.
+	_, err = load(t, withDefaults(map[string]string{"gcp:project": "ctmd-dev-123", "ctmd:mongoConnectionString": mongoURI}), "ctmd:mongoConnectionString")
+	if err == nil || !strings.Contains(err.Error(), `missing required config "ctmd:image"`) {
+		t.Errorf("gke without an image: %v, want the missing ctmd:image", err)
+	}
+	cfg, err := load(t, withDefaults(map[string]string{"gcp:project": "ctmd-dev-123", "ctmd:image": gkeImage, "ctmd:mongoConnectionString": mongoURI}), "ctmd:mongoConnectionString")
 	if err != nil {
 		t.Fatalf("gke with the declared defaults: %v", err)
 	}
-	if cfg.Image != "" || cfg.RepositoryID != cfg.ClusterName {
-		t.Errorf("image %q repository %q: want the image left to the stack and the repository named after the cluster", cfg.Image, cfg.RepositoryID)
+	if cfg.Image != gkeImage || cfg.CanaryImage != "" || cfg.RepositoryID != cfg.ClusterName {
+		t.Errorf("image %q canary %q repository %q: want the image set, no canary and the repository named after the cluster", cfg.Image, cfg.CanaryImage, cfg.RepositoryID)
 	}
 	if _, err := load(t, withDefaults(map[string]string{"ctmd:target": "existing", "ctmd:image": "registry.example/ctmd/marketdata:v1",
 		"ctmd:mongoConnectionString": mongoURI}), "ctmd:mongoConnectionString"); err != nil {
@@ -355,7 +363,13 @@ func TestLoadErrors(t *testing.T) {
 		{"no egress address", gke(map[string]string{"ctmd:egressIpCount": "0"}), []string{secretKey},
 			`invalid config "ctmd:egressIpCount" value "0": must be an integer of at least 1; set it with pulumi config set ctmd:egressIpCount 1`},
 		{"canary version is the one in service", gke(map[string]string{"ctmd:istioVersion": "1.29.2", "ctmd:istioCanaryVersion": "1.29.2"}), []string{secretKey},
-			`invalid config "ctmd:istioCanaryVersion" value "1.29.2": the canary control plane must differ from ctmd:istioVersion (the one in service); to finish an upgrade remove it with pulumi config rm ctmd:istioCanaryVersion`},
+			`invalid config "ctmd:istioCanaryVersion" value "1.29.2": the canary control plane must be newer than ctmd:istioVersion "1.29.2" (the one in service; the CRDs follow the canary and must not move back); set a newer one with pulumi config set ctmd:istioCanaryVersion <next-version>, or finish an upgrade with pulumi config rm ctmd:istioCanaryVersion`},
+		// The README's old example: 1.30.2 as the canary of the default 1.31.1 would downgrade the CRDs.
+		{"canary version older than the one in service", gke(map[string]string{"ctmd:istioCanaryVersion": "1.30.2"}), []string{secretKey},
+			`invalid config "ctmd:istioCanaryVersion" value "1.30.2": the canary control plane must be newer than ctmd:istioVersion "1.31.1"`},
+		// Compared as numbers: 1.9.0 is older than 1.31.1, though larger as text.
+		{"canary version older by number", gke(map[string]string{"ctmd:istioCanaryVersion": "1.9.0"}), []string{secretKey},
+			`invalid config "ctmd:istioCanaryVersion" value "1.9.0": the canary control plane must be newer`},
 		{"canary version not a version", gke(map[string]string{"ctmd:istioCanaryVersion": "1.30"}), []string{secretKey},
 			`invalid config "ctmd:istioCanaryVersion" value "1.30": must be an Istio release version; set it with pulumi config set ctmd:istioCanaryVersion <next-version>`},
 		{"canary without installing istio", existing(map[string]string{"ctmd:installIstio": "false", "ctmd:istioCanaryVersion": "1.30.1"}), []string{secretKey},
@@ -393,7 +407,22 @@ func TestLoadErrors(t *testing.T) {
 		{"canary image equals image", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v1"}), []string{secretKey},
 			`invalid config "ctmd:canaryImage": it equals ctmd:image, so there is nothing to compare; promote the canary with pulumi config rm ctmd:canaryImage, or set another image with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`},
 		{"bad canary image", gke(map[string]string{"ctmd:canaryImage": "Marketdata V2"}), []string{secretKey},
-			`invalid config "ctmd:canaryImage" value "Marketdata V2": must be an image reference <registry>/<path>[:tag][@digest]; set it with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`},
+			`invalid config "ctmd:canaryImage" value "Marketdata V2": must be an image reference <registry>/<path>:<version> or <registry>/<path>@sha256:<digest>; set it with pulumi config set ctmd:canaryImage <registry>/marketdata:v1.4.0`},
+		{"gke image unset", gke(map[string]string{"ctmd:image": ""}), []string{secretKey},
+			`missing required config "ctmd:image": push a version of the image to the stack's repository (README, "Deploy to GCP") and set it with pulumi config set ctmd:image europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:<version>`},
+		{"gke image unset names the stack's repository", gke(map[string]string{"ctmd:image": "", "gcp:zone": "us-east1-c", "ctmd:repositoryId": "images"}), []string{secretKey},
+			`pulumi config set ctmd:image us-east1-docker.pkg.dev/ctmd-dev-123/images/marketdata:<version>`},
+		{"image latest", gke(map[string]string{"ctmd:image": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:latest"}), []string{secretKey},
+			`invalid config "ctmd:image" value "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:latest": must be pinned to one build by a version tag or a digest (latest, or no tag, moves with every push); set it with pulumi config set ctmd:image <registry>/marketdata:v1.4.0`},
+		{"image latest with a digest", gke(map[string]string{"ctmd:image": "registry.example/marketdata:latest@sha256:" + strings.Repeat("b", 64)}), []string{secretKey},
+			`must be pinned to one build by a version tag or a digest`},
+		{"image without tag or digest", existing(map[string]string{"ctmd:image": "registry.example/ctmd/marketdata"}), []string{secretKey},
+			`invalid config "ctmd:image" value "registry.example/ctmd/marketdata": must be pinned to one build by a version tag or a digest`},
+		// The registry's port is not a tag.
+		{"image on a registry port without tag", existing(map[string]string{"ctmd:image": "localhost:5000/marketdata"}), []string{secretKey},
+			`invalid config "ctmd:image" value "localhost:5000/marketdata": must be pinned to one build`},
+		{"canary image latest", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:latest"}), []string{secretKey},
+			`invalid config "ctmd:canaryImage" value "registry.example/ctmd/marketdata:latest": must be pinned to one build by a version tag or a digest (latest, or no tag, moves with every push); set it with pulumi config set ctmd:canaryImage <registry>/marketdata:v1.4.0`},
 		{"bad mongo host", gke(map[string]string{"ctmd:mongoHosts": `["mongodb://x"]`}), []string{secretKey},
 			`invalid config "ctmd:mongoHosts" value "mongodb://x": must be a list of DNS names such as *.abcde.mongodb.net`},
 	}
@@ -410,6 +439,27 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("error reveals the connection string's password: %v", err)
 			}
 		})
+	}
+}
+
+// A version tag, a digest, or both name one build, on any registry (a port is not a tag).
+func TestPinnedImageReferences(t *testing.T) {
+	digest := "@sha256:" + strings.Repeat("c", 64)
+	for _, ref := range []string{
+		"europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:v1.4.0",
+		"europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata" + digest,
+		"europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:v1.4.0" + digest,
+		"localhost:5000/marketdata:v2",
+		"localhost:5000/marketdata" + digest,
+	} {
+		cfg, err := load(t, existing(map[string]string{"ctmd:image": ref}), "ctmd:mongoConnectionString")
+		if err != nil {
+			t.Errorf("%s: %v", ref, err)
+			continue
+		}
+		if cfg.Image != ref {
+			t.Errorf("image %q, want %q", cfg.Image, ref)
+		}
 	}
 }
 

@@ -72,6 +72,32 @@ func (r *reader) matching(key, def string, re *regexp.Regexp, want, example stri
 	return v
 }
 
+// imageReference reads an image that names one build for good: a version tag (immutable in the
+// stack's Artifact Registry repository) or a digest. "latest", or no tag at all (which Kubernetes
+// reads as latest), moves with every push, so pods the autoscaler or a node repair starts later
+// could run another build than the rest, and `pulumi up` would never see the change.
+func (r *reader) imageReference(key string) string {
+	const example = "<registry>/marketdata:v1.4.0"
+	v, ok := r.get(key)
+	if !ok {
+		return ""
+	}
+	if !imagePattern.MatchString(v) {
+		r.invalid(key, v, "an image reference <registry>/<path>:<version> or <registry>/<path>@sha256:<digest>", scalarFix(key, example))
+		return ""
+	}
+	name, digest, _ := strings.Cut(v, "@")
+	tag := ""
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		tag = name[i+1:]
+	}
+	if tag == "latest" || (tag == "" && digest == "") {
+		r.invalid(key, v, "pinned to one build by a version tag or a digest (latest, or no tag, moves with every push)", scalarFix(key, example))
+		return ""
+	}
+	return v
+}
+
 func (r *reader) integer(key string, def, minimum int) int {
 	return r.integerIn(key, def, minimum, math.MaxInt, fmt.Sprintf("an integer of at least %d", minimum))
 }
@@ -237,4 +263,17 @@ func (r *reader) gcp(key, def string, re *regexp.Regexp, want string) string {
 		return def
 	}
 	return v
+}
+
+// newerVersion tells whether version a (major.minor.patch, checked by versionPattern) is above b.
+func newerVersion(a, b string) bool {
+	parse := func(v string) []int {
+		var n []int
+		for part := range strings.SplitSeq(v, ".") {
+			i, _ := strconv.Atoi(part)
+			n = append(n, i)
+		}
+		return n
+	}
+	return slices.Compare(parse(a), parse(b)) > 0
 }

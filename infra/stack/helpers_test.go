@@ -86,8 +86,11 @@ func mustDeploy(t *testing.T, values map[string]string) *run {
 	return r
 }
 
+// gkeImage is a released version in the repository a gke stack creates.
+const gkeImage = "europe-west1-docker.pkg.dev/" + project + "/ctmd-cluster/marketdata:v1.4.0"
+
 func gkeConfig(extra map[string]string) map[string]string {
-	v := map[string]string{"gcp:project": project}
+	v := map[string]string{"gcp:project": project, "ctmd:image": gkeImage}
 	for k, val := range extra {
 		v[k] = val
 	}

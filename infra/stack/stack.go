@@ -34,7 +34,6 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	outputs := pulumi.Map{}
 
 	var target *cluster.Cluster
-	image := pulumi.String(cfg.Image).ToStringOutput()
 	// On GKE the gateway takes a reserved address, known without reading the cluster back; nil
 	// elsewhere, where the gateway's Service is read for its address.
 	var reservedIngressIP pulumi.StringInput
@@ -48,9 +47,6 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		outputs["imageRepository"] = g.ImageRepository
 		outputs["egressIps"] = g.EgressIPs
 		reservedIngressIP = g.IngressIP
-		if cfg.Image == "" {
-			image = pulumi.Sprintf("%s/marketdata:latest", g.ImageRepository)
-		}
 	case config.TargetExisting:
 		if target, err = cluster.Existing(ctx, cfg); err != nil {
 			return nil, err
@@ -84,7 +80,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 
 	a, err := app.New(ctx, "marketdata", app.Args{
 		Provider:              target.Provider,
-		Image:                 image,
+		Image:                 cfg.Image,
 		Replicas:              cfg.Replicas,
 		MongoConnectionString: cfg.MongoConnectionString,
 		MongoHosts:            cfg.MongoHosts,
