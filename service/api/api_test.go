@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/cryptotracker/ctmd/internal/testlog"
-	marketdata "github.com/cryptotracker/ctmd/service"
 	"github.com/cryptotracker/ctmd/service/api"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
 	"github.com/cryptotracker/ctmd/service/internal/testhttp"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 	"github.com/cryptotracker/ctmd/service/metrics"
 	"github.com/cryptotracker/ctmd/service/store"
 )

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 func (s *server) handleCurrencies(w http.ResponseWriter, r *http.Request) {

@@ -9,7 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 // Migrate brings the database to marketdata.SchemaVersion exactly as the original service did:

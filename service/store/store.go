@@ -17,7 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 // Names the original service created; an existing Atlas database already holds them.

@@ -14,8 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 	"github.com/cryptotracker/ctmd/service/store"
 )
 
