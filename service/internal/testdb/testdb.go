@@ -61,6 +61,26 @@ func run(m *testing.M) int {
 // URI is the connection string of the shared server.
 func URI() string { return uri }
 
+// CredentialedURI is URI with user and password in it, so tests can check that nothing quotes
+// them. The embedded server takes PLAIN credentials without checking them (FerretDB v1 checks
+// none without its test-only authentication); a real MongoDB needs real ones: the test is skipped.
+func CredentialedURI(t testing.TB, user, password string) string {
+	t.Helper()
+	if dataDir == "" {
+		t.Skip("CredentialedURI works under the embedded server only, not " + EnvURI)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(user, password)
+	q := u.Query()
+	q.Set("authMechanism", "PLAIN")
+	q.Set("authSource", "$external") // the driver's rule for PLAIN
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 var seq atomic.Int64
 
 // Raw is database db through a client of its own, as an operator's: for writing what the store
