@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/cryptotracker/ctmd/internal/testlog"
-	marketdata "github.com/cryptotracker/ctmd/service"
 	"github.com/cryptotracker/ctmd/service/api"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
 	"github.com/cryptotracker/ctmd/service/internal/testhttp"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 	"github.com/cryptotracker/ctmd/service/metrics"
 	"github.com/cryptotracker/ctmd/service/store"
 )
@@ -48,13 +48,23 @@ type fixture struct {
 	url      string
 	handler  http.Handler
 	store    *countingStore
+	db       string
 	logs     *testlog.Buffer
 	draining atomic.Bool
 }
 
 func newFixture(t testing.TB, cacheTTL time.Duration) *fixture {
 	t.Helper()
-	st, err := store.Open(store.Config{URI: testdb.URI(), Database: testdb.Database(t), Timeout: 5 * time.Second})
+	return newFixtureAt(t, cacheTTL, testdb.URI())
+}
+
+// newFixtureAt serves a fresh database of the server at uri, with the store's logs and metrics
+// wired to the server's as the service wires them.
+func newFixtureAt(t testing.TB, cacheTTL time.Duration, uri string) *fixture {
+	t.Helper()
+	f := &fixture{db: testdb.Database(t), logs: &testlog.Buffer{}}
+	logger, m := slog.New(slog.NewJSONHandler(f.logs, nil)), metrics.New()
+	st, err := store.Open(store.Config{URI: uri, Database: f.db, Timeout: 5 * time.Second, Logger: logger, OnDBError: m.DBError})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +73,11 @@ func newFixture(t testing.TB, cacheTTL time.Duration) *fixture {
 	if !st.Ready() {
 		t.Fatal("store not ready")
 	}
-	f := &fixture{store: &countingStore{Store: st}, logs: &testlog.Buffer{}}
+	f.store = &countingStore{Store: st}
 	h, err := api.NewServer(api.Config{
 		Store:        f.store,
-		Logger:       slog.New(slog.NewJSONHandler(f.logs, nil)),
-		Metrics:      metrics.New(),
+		Logger:       logger,
+		Metrics:      m,
 		CacheTTL:     cacheTTL,
 		ShuttingDown: f.draining.Load,
 		Info:         api.SystemInfo{ApplicationName: "marketdata", EnvironmentName: "Staging", ContentRootPath: "/srv/app", Version: "1.2.3", ServerURLs: "http://+:8080"},

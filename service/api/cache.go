@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 // representation is a response body encoded once, with its ETag, so that serving it is only a write.

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
 	"github.com/cryptotracker/ctmd/service/api"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
 	"github.com/cryptotracker/ctmd/service/internal/testhttp"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 // The original's MVC routing ignores case and one trailing slash; its clients rely on both, and

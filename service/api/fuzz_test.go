@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 // FuzzCurrencySymbol feeds arbitrary symbols to GET /api/v1/currencies/{symbol}: never a 5xx or a

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 func (s *server) handleCurrencies(w http.ResponseWriter, r *http.Request) {
@@ -32,23 +32,29 @@ func (s *server) handleCurrency(w http.ResponseWriter, r *http.Request) {
 	writeRepresentation(w, r, rep)
 }
 
-// snapshot returns the cached currency responses, or answers 503 itself when the store is not
-// ready: a stale cache must not hide an outage from clients and load balancers.
+// snapshot returns the cached currency responses, or answers the error itself: 503 when the store
+// is not ready (a stale cache must not hide an outage from clients and load balancers) or the
+// read met an outage, 500 when the database answered with something the service cannot use.
 func (s *server) snapshot(w http.ResponseWriter, r *http.Request) (*snapshot, bool) {
 	if !s.store.Ready() {
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the currency database is unavailable; retry later")
 		return nil, false
 	}
 	snap, err := s.cache.get(r.Context())
-	if err != nil {
-		// A client that left is not an error of ours; an outage is logged by the store.
-		if r.Context().Err() == nil && !errors.Is(err, marketdata.ErrUnavailable) {
-			s.log.Error("reading currencies", "error", err.Error())
-		}
+	switch {
+	case err == nil:
+		return snap, true
+	case errors.Is(err, marketdata.ErrUnavailable), r.Context().Err() != nil:
+		// An outage is logged by the store; a client that left is not an error of ours.
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the currency database is unavailable; retry later")
-		return nil, false
+	case errors.Is(err, marketdata.ErrUnreadable):
+		// Logged by the store, once per cause: not once per request.
+		writeError(w, http.StatusInternalServerError, codeInternal, "the currency database holds data the service cannot read, or refused the read; the service log says why")
+	default:
+		s.log.Error("reading currencies", "error", err.Error())
+		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
 	}
-	return snap, true
+	return nil, false
 }
 
 func (s *server) handleSystemInfo(w http.ResponseWriter, r *http.Request) {

@@ -18,13 +18,13 @@ func (s *server) routes() []route {
 	return []route{
 		{"GET", "/api/v1/currencies", s.handleCurrencies, operationDoc{
 			summary:   "List all currencies, sorted by symbol",
-			responses: map[int]response{200: {"The currencies", "CurrencyList"}, 304: notModified, 503: unavailable},
+			responses: map[int]response{200: {"The currencies", "CurrencyList"}, 304: notModified, 500: unreadable, 503: unavailable},
 		}},
 		{"GET", "/api/v1/currencies/{symbol}", s.handleCurrency, operationDoc{
 			summary: "Get one currency by symbol (case-insensitive)",
 			params:  []param{{"symbol", "1 to 10 letters or digits", `^[A-Za-z0-9]{1,10}$`}},
 			responses: map[int]response{200: {"The currency", "Currency"}, 304: notModified,
-				400: {"The symbol is not 1 to 10 letters or digits", "Error"}, 404: {"No such currency", "Error"}, 503: unavailable},
+				400: {"The symbol is not 1 to 10 letters or digits", "Error"}, 404: {"No such currency", "Error"}, 500: unreadable, 503: unavailable},
 		}},
 		{"GET", "/api/systeminfo", s.handleSystemInfo, operationDoc{
 			summary:   "Application name, environment, content root, listen URLs and version; never touches the database",
@@ -52,6 +52,7 @@ func (s *server) routes() []route {
 var (
 	notModified = response{"The client's copy (If-None-Match) is current", ""}
 	unavailable = response{"The database is unreachable or not migrated yet", "Error"}
+	unreadable  = response{"The database holds a currency the service cannot decode, or refused the read; the service logs the cause", "Error"}
 )
 
 // routable returns r with its path spelled as the route table spells it: ASCII letters in lower

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 	"github.com/cryptotracker/ctmd/service/metrics"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
 	"github.com/cryptotracker/ctmd/service/api"
 	"github.com/cryptotracker/ctmd/service/internal/testhttp"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 // stalledStore stays ready while every read hangs until its timeout (or release is closed), as

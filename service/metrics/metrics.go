@@ -50,8 +50,8 @@ func New() *Metrics {
 		}, []string{"route", "method", "status"}),
 		dbErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "marketdata_db_errors_total",
-			Help: "Failed database operations, by operation.",
-		}, []string{"op"}),
+			Help: "Failed database operations, by operation and class: outage (network, timeout, no server; answered 503 and retried), data (a document the service cannot decode), refused (the server refused the command, e.g. permissions), other (answered 500 like data and refused).",
+		}, []string{"op", "class"}),
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.dbErrors,
 		collectors.NewGoCollector(),
@@ -77,9 +77,10 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	obs.latency.Observe(d.Seconds())
 }
 
-// DBError counts one failed database operation.
-func (m *Metrics) DBError(op string) {
-	m.dbErrors.WithLabelValues(op).Inc()
+// DBError counts one failed database operation. op and class come from a fixed set in the
+// store, never from error text, so the label cardinality stays bounded.
+func (m *Metrics) DBError(op, class string) {
+	m.dbErrors.WithLabelValues(op, class).Inc()
 }
 
 // Handler serves the registry in the Prometheus exposition format.

@@ -9,7 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 // Migrate brings the database to marketdata.SchemaVersion exactly as the original service did:
@@ -86,7 +86,7 @@ func schemaVersion(ctx context.Context, db *mongo.Database) (int64, error) {
 	}
 	v, ok := doc.Value.AsInt64OK()
 	if !ok {
-		return 0, fmt.Errorf("%s value has BSON type %s, want a number", schemaVersionSetting, doc.Value.Type)
+		return 0, dataError{schemaVersionSetting + " value", fmt.Sprintf("has BSON type %s, want a number", doc.Value.Type)}
 	}
 	return v, nil
 }

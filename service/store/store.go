@@ -17,7 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 // Names the original service created; an existing Atlas database already holds them.
@@ -41,8 +41,9 @@ type Config struct {
 	// into a quick 503 instead of requests hanging for the driver's 30 s default.
 	Timeout time.Duration
 	Logger  *slog.Logger
-	// OnDBError counts failed database operations by name (metrics); may be nil.
-	OnDBError func(op string)
+	// OnDBError counts failed database operations by name and class (outage, data, refused,
+	// other; metrics); may be nil.
+	OnDBError func(op, class string)
 }
 
 type health int32
@@ -62,6 +63,7 @@ type Store struct {
 	client atomic.Pointer[mongo.Client]
 	health atomic.Int32
 	gen    atomic.Uint64
+	logged causeLog // of reads that failed for another reason than an outage
 }
 
 var _ marketdata.CurrencyStore = (*Store)(nil)
@@ -192,27 +194,42 @@ func (s *Store) Check(ctx context.Context) {
 }
 
 func (s *Store) logDown(op string, err error) {
-	s.countError(op)
+	class, _ := classify(err)
+	s.countError(op, class)
 	if health(s.health.Swap(int32(healthDown))) != healthDown {
 		s.cfg.Logger.Warn("database unavailable", "op", op, "hosts", s.Hosts(), "error", s.redact.String(err.Error()))
 	}
 }
 
-func (s *Store) countError(op string) {
+func (s *Store) countError(op, class string) {
 	if s.cfg.OnDBError != nil {
-		s.cfg.OnDBError(op)
+		s.cfg.OnDBError(op, class)
 	}
 }
 
-// unavailable wraps a driver error as marketdata.ErrUnavailable with the credentials removed.
-func (s *Store) unavailable(op string, err error) error {
-	s.countError(op)
-	return fmt.Errorf("%w: %s: %s", marketdata.ErrUnavailable, op, s.redact.String(err.Error()))
+// readError counts a failed read and wraps it with the credentials removed: an outage as
+// marketdata.ErrUnavailable, anything else as marketdata.ErrUnreadable, logged the first time its
+// cause appears since the last successful read. Readiness is left to the health loop: bad data
+// or a refused read does not make the database unreachable.
+func (s *Store) readError(op string, err error) error {
+	class, cause := classify(err)
+	s.countError(op, class)
+	msg := s.redact.String(err.Error())
+	if class == classOutage {
+		return fmt.Errorf("%w: %s: %s", marketdata.ErrUnavailable, op, msg)
+	}
+	if s.logged.first(class + " " + cause) {
+		// No hosts here, unlike the outage warning: nothing of the connection string is needed
+		// to find a bad document or a missing grant.
+		s.cfg.Logger.Error("currencies unreadable", "op", op, "class", class, "cause", cause,
+			"database", s.cfg.Database, "collection", CurrenciesCollection, "error", msg)
+	}
+	return fmt.Errorf("%w: %s: %s", marketdata.ErrUnreadable, op, msg)
 }
 
 type currencyDoc struct {
-	Symbol string  `bson:"Symbol"`
-	Name   *string `bson:"Name"` // nil when missing or null
+	Symbol *string `bson:"Symbol"` // required: nil when missing or null
+	Name   *string `bson:"Name"`   // nil when missing or null
 }
 
 // Currencies returns all currencies sorted by symbol, as the original list endpoint did.
@@ -228,18 +245,24 @@ func (s *Store) Currencies(ctx context.Context) ([]marketdata.Currency, error) {
 			SetSort(bson.D{{Key: "Symbol", Value: 1}}).
 			SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "Symbol", Value: 1}, {Key: "Name", Value: 1}}))
 	if err != nil {
-		return nil, s.unavailable("find_currencies", err)
+		return nil, s.readError("find_currencies", err)
 	}
 	var docs []currencyDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.unavailable("find_currencies", err)
+		return nil, s.readError("find_currencies", err)
 	}
 	out := make([]marketdata.Currency, len(docs))
 	for i, d := range docs {
-		out[i] = marketdata.Currency{Symbol: d.Symbol, NoName: d.Name == nil}
+		if d.Symbol == nil {
+			// A currency without a symbol cannot be listed or looked up; answering it as "" would
+			// hide the bad document.
+			return nil, s.readError("find_currencies", dataError{"Symbol", "is missing or null"})
+		}
+		out[i] = marketdata.Currency{Symbol: *d.Symbol, NoName: d.Name == nil}
 		if d.Name != nil {
 			out[i].Name = *d.Name
 		}
 	}
+	s.logged.reset()
 	return out, nil
 }

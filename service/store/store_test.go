@@ -14,8 +14,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
 	"github.com/cryptotracker/ctmd/service/internal/testdb"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 	"github.com/cryptotracker/ctmd/service/store"
 )
 
@@ -23,23 +23,24 @@ func TestMain(m *testing.M) { testdb.Main(m) }
 
 func openStore(t *testing.T, db string) *store.Store {
 	t.Helper()
-	s, err := store.Open(store.Config{URI: testdb.URI(), Database: db, Timeout: 5 * time.Second})
+	return openStoreWith(t, store.Config{Database: db})
+}
+
+// openStoreWith opens cfg on the shared test server (its URI unless cfg has one).
+func openStoreWith(t *testing.T, cfg store.Config) *store.Store {
+	t.Helper()
+	if cfg.URI == "" {
+		cfg.URI = testdb.URI()
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	s, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	return s
-}
-
-// rawDB is a separate client for looking at what the store wrote.
-func rawDB(t *testing.T, db string) *mongo.Database {
-	t.Helper()
-	c, err := mongo.Connect(context.Background(), options.Client().ApplyURI(testdb.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
-	return c.Database(db)
 }
 
 func TestMigrateWritesTheOriginalSchema(t *testing.T) {
@@ -50,7 +51,7 @@ func TestMigrateWritesTheOriginalSchema(t *testing.T) {
 	if !s.Ready() {
 		t.Fatal("store not ready after a check against a running database")
 	}
-	raw := rawDB(t, db)
+	raw := testdb.Raw(t, db)
 
 	var docs []bson.M
 	cur, err := raw.Collection("Currencies").Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "Symbol", Value: 1}}))
@@ -140,7 +141,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	assertSeededOnce(t, rawDB(t, db))
+	assertSeededOnce(t, testdb.Raw(t, db))
 }
 
 func assertSeededOnce(t *testing.T, raw *mongo.Database) {
@@ -189,14 +190,14 @@ func TestConcurrentMigratorsDoNotDuplicate(t *testing.T) {
 			t.Errorf("replica %d: %v", i, err)
 		}
 	}
-	assertSeededOnce(t, rawDB(t, db))
+	assertSeededOnce(t, testdb.Raw(t, db))
 }
 
 // A database the original service already migrated is taken over as is: its data is not re-seeded.
 func TestExistingDatabaseIsNotReseeded(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.Database(t)
-	raw := rawDB(t, db)
+	raw := testdb.Raw(t, db)
 	if _, err := raw.Collection("Settings").InsertOne(ctx, bson.D{{Key: "name", Value: "schemaVersion"}, {Key: "value", Value: float64(1)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,10 +218,11 @@ func TestExistingDatabaseIsNotReseeded(t *testing.T) {
 func TestNonNumericSchemaVersionIsAnError(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.Database(t)
-	if _, err := rawDB(t, db).Collection("Settings").InsertOne(ctx, bson.D{{Key: "name", Value: "schemaVersion"}, {Key: "value", Value: "one"}}); err != nil {
+	if _, err := testdb.Raw(t, db).Collection("Settings").InsertOne(ctx, bson.D{{Key: "name", Value: "schemaVersion"}, {Key: "value", Value: "one"}}); err != nil {
 		t.Fatal(err)
 	}
-	s := openStore(t, db)
+	var dbErrors []string
+	s := openStoreWith(t, store.Config{Database: db, OnDBError: func(op, class string) { dbErrors = append(dbErrors, op+" "+class) }})
 	err := s.Migrate(ctx)
 	if err == nil || !strings.Contains(err.Error(), "schemaVersion value has BSON type string") {
 		t.Fatalf("Migrate = %v, want an error naming the bad schemaVersion type", err)
@@ -228,6 +230,9 @@ func TestNonNumericSchemaVersionIsAnError(t *testing.T) {
 	s.Check(ctx)
 	if s.Ready() {
 		t.Error("ready although the schema cannot be migrated")
+	}
+	if len(dbErrors) != 1 || dbErrors[0] != "migrate data" {
+		t.Errorf("db errors counted = %v, want [migrate data]: a bad document, not an outage", dbErrors)
 	}
 }
 
@@ -246,7 +251,7 @@ func TestUnreachableDatabaseIsNotReadyAndRedacted(t *testing.T) {
 	ctx := context.Background()
 	var dbErrors []string
 	uri := "mongodb://marketuser:s3cr3tP4ss@" + closedPort(t) + "/admin"
-	s, err := store.Open(store.Config{URI: uri, Timeout: 200 * time.Millisecond, OnDBError: func(op string) { dbErrors = append(dbErrors, op) }})
+	s, err := store.Open(store.Config{URI: uri, Timeout: 200 * time.Millisecond, OnDBError: func(op, class string) { dbErrors = append(dbErrors, op+" "+class) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,8 +260,8 @@ func TestUnreachableDatabaseIsNotReadyAndRedacted(t *testing.T) {
 	if s.Ready() {
 		t.Fatal("ready with nothing listening")
 	}
-	if len(dbErrors) != 1 || dbErrors[0] != "ping" {
-		t.Errorf("db errors counted = %v, want [ping]", dbErrors)
+	if len(dbErrors) != 1 || dbErrors[0] != "ping outage" {
+		t.Errorf("db errors counted = %v, want [ping outage]", dbErrors)
 	}
 	_, err = s.Currencies(ctx)
 	if !errors.Is(err, marketdata.ErrUnavailable) {
@@ -322,7 +327,7 @@ func TestMissingAndNullNames(t *testing.T) {
 	s := openStore(t, db)
 	s.Check(ctx)
 	docs := []any{bson.D{{Key: "Symbol", Value: "MIS"}}, bson.D{{Key: "Symbol", Value: "NUL"}, {Key: "Name", Value: nil}}, bson.D{{Key: "Symbol", Value: "EMP"}, {Key: "Name", Value: ""}}}
-	if _, err := rawDB(t, db).Collection("Currencies").InsertMany(ctx, docs); err != nil {
+	if _, err := testdb.Raw(t, db).Collection("Currencies").InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Currencies(ctx)

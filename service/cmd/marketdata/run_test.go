@@ -377,7 +377,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		_, body := get(t, s.url+path)
 		bodies.WriteString(body)
 	}
-	if !strings.Contains(bodies.String(), `marketdata_db_errors_total{op="ping"}`) {
+	if !strings.Contains(bodies.String(), `marketdata_db_errors_total{class="outage",op="ping"}`) {
 		t.Error("/metrics does not count the failed database pings")
 	}
 	if logField(s.logs.String(), "using MongoDB", "store") != "mongodb" || logField(s.logs.String(), "using MongoDB", "hosts") != addr {

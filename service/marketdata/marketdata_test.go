@@ -3,7 +3,7 @@ package marketdata_test
 import (
 	"testing"
 
-	marketdata "github.com/cryptotracker/ctmd/service"
+	"github.com/cryptotracker/ctmd/service/marketdata"
 )
 
 func TestValidSymbol(t *testing.T) {

@@ -33,6 +33,11 @@ const SchemaVersion = 1
 // retry later rather than treating it as a bug.
 var ErrUnavailable = errors.New("currency store unavailable")
 
+// ErrUnreadable means the database answered but the service cannot use the answer: a document it
+// cannot decode, or a read the server refused (permissions). Retrying changes nothing until
+// someone fixes the data or the grants: callers answer 500, and the store logs the cause.
+var ErrUnreadable = errors.New("currency store unreadable")
+
 // CurrencyStore reads currencies from wherever they are persisted.
 type CurrencyStore interface {
 	// Currencies returns every currency sorted by symbol ascending.
