@@ -43,7 +43,8 @@ type Args struct {
 	// MongoHosts narrows the mongo-ext ServiceEntry to these hosts; empty allows any address.
 	MongoHosts []string
 	// IngressPrincipals (the ingress gateways) and CallerPrincipals (in-mesh workloads calling
-	// the Service directly) are the only identities the AuthorizationPolicy admits.
+	// the Service directly) are the only identities the AuthorizationPolicy admits; New refuses
+	// both empty.
 	IngressPrincipals []string
 	CallerPrincipals  []string
 	// ManagedPrometheus declares a PodMonitoring for Google Managed Prometheus (GKE only: the
@@ -71,6 +72,11 @@ type App struct {
 // New declares the namespace, Secret, the stable (and canary) Deployment and HPA, the Service,
 // the PDB and the Istio resources.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*App, error) {
+	// Refused before anything is declared, so a bad policy never leaves half a deployment.
+	policy, err := authorizationPolicy(slices.Concat(args.IngressPrincipals, args.CallerPrincipals))
+	if err != nil {
+		return nil, err
+	}
 	a := &App{}
 	if err := ctx.RegisterComponentResource("ctmd:app:Marketdata", name, a, opts...); err != nil {
 		return nil, err
@@ -156,7 +162,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if err := meshResources(ctx, args, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns}, args.Mesh))), workloads); err != nil {
+	if err := meshResources(ctx, args, policy, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns}, args.Mesh))), workloads); err != nil {
 		return nil, err
 	}
 

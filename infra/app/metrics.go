@@ -6,7 +6,7 @@ package app
 // metrics on :15020/stats/prometheus. See
 // https://istio.io/latest/docs/ops/integrations/prometheus/#option-1-metrics-merging
 // The app's port itself stays behind the sidecar, where the AuthorizationPolicy admits only the
-// gateway (and the configured callers) to /api/*: a scraper never needs to reach it.
+// gateway (and the configured callers) to the API's paths: a scraper never needs to reach it.
 const (
 	metricsPath = "/metrics"
 	// mergedMetricsPort and mergedMetricsPath are the sidecar agent's merged endpoint, which

@@ -6,6 +6,8 @@ const (
 	canarySubset = "canary"
 	// CanaryHeader sent with the value "always" routes a request to the canary at any weight.
 	CanaryHeader = "x-ctmd-canary"
+	// apiPrefix is where the API lives: what the gateway routes and the AuthorizationPolicy admits.
+	apiPrefix = "/api"
 )
 
 // httpRoutes builds the VirtualService's routes, the one place that decides where /api traffic
@@ -15,7 +17,7 @@ const (
 // https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPMatchRequest
 func httpRoutes(canary bool, weight int) []any {
 	match := func(headers map[string]any) []any {
-		m := map[string]any{"uri": map[string]any{"prefix": "/api"}, "ignoreUriCase": true}
+		m := map[string]any{"uri": map[string]any{"prefix": apiPrefix}, "ignoreUriCase": true}
 		if headers != nil {
 			m["headers"] = headers
 		}

@@ -25,6 +25,11 @@ const (
 	appComponent = "ctmd:app:Marketdata::marketdata"
 	// istioctlGateway is the identity of the ingress gateway istioctl installs.
 	istioctlGateway = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+	// apiOperations is what the AuthorizationPolicy lets its principals do: read the API, under
+	// every spelling of /api/, since the routes and the service ignore case and Istio's policy
+	// paths cannot.
+	apiOperations = `[{"operation": {"methods": ["GET", "HEAD"],
+		"paths": ["/api/*", "/apI/*", "/aPi/*", "/aPI/*", "/Api/*", "/ApI/*", "/APi/*", "/API/*"]}}]`
 )
 
 // defaultRevision is the control plane a stack runs without an upgrade under way; istiodRef is its

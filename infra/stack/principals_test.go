@@ -27,7 +27,7 @@ func TestAuthorizationPolicyPrincipals(t *testing.T) {
 			policy := mockstack.Plain(s.Find(t, "kubernetes:security.istio.io/v1:AuthorizationPolicy", "marketdata").Inputs)
 			assertJSON(t, "AuthorizationPolicy rules", mockstack.Get(policy, "spec.rules"), `[{
 				"from": [{"source": {"principals": `+tt.want+`}}],
-				"to": [{"operation": {"methods": ["GET", "HEAD"], "paths": ["/api/*"]}}]
+				"to": `+apiOperations+`
 			}]`)
 		})
 	}

@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,8 +25,9 @@ const renderDirEnv = "CTMD_MESH_RENDER_DIR"
 var meshScenarios = map[string]map[string]string{
 	// The defaults: no mongoHosts, so the ServiceEntry admits any address on the Mongo port.
 	"default": nil,
-	// What the README recommends: only the Atlas cluster's hosts, matched by SNI.
-	"atlas": {"ctmd:mongoHosts": `["*.abcde.mongodb.net"]`},
+	// What the README recommends: only the Atlas cluster's hosts, matched by SNI; and an in-mesh
+	// caller besides the gateway (its optional callerPrincipals).
+	"atlas": {"ctmd:mongoHosts": `["*.abcde.mongodb.net"]`, "ctmd:callerPrincipals": `["cluster.local/ns/shop/sa/checkout"]`},
 	// A canary release: header route, weighted default route, stable and canary subsets.
 	"canary": {"ctmd:canaryImage": "registry.example/ctmd/marketdata:canary", "ctmd:canaryWeight": "20"},
 }
@@ -43,6 +45,9 @@ type proxies struct {
 	MeshConfig map[string]any `json:"meshConfig"`
 	Gateway    workload       `json:"gateway"`
 	Workloads  []workload     `json:"workloads"`
+	// Callers are the identities ctmd:callerPrincipals names: in-mesh workloads whose own proxies
+	// test/meshsim does not simulate, only their calls into marketdata's sidecar.
+	Callers []string `json:"callers"`
 }
 
 type workload struct {
@@ -61,6 +66,11 @@ func TestRenderMeshResources(t *testing.T) {
 	for name, values := range meshScenarios {
 		t.Run(name, func(t *testing.T) {
 			r := render(t, mustDeploy(t, gkeConfig(values)).Stack)
+			if callers, ok := values["ctmd:callerPrincipals"]; ok {
+				if err := json.Unmarshal([]byte(callers), &r.proxies.Callers); err != nil {
+					t.Fatal(err)
+				}
+			}
 			kinds := map[string]int{}
 			for _, doc := range slices.Concat(r.istio, r.kube) {
 				kinds[doc["kind"].(string)]++

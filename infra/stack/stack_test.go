@@ -413,7 +413,7 @@ func TestMeshResources(t *testing.T) {
 		"action": "ALLOW",
 		"rules": [{
 			"from": [{"source": {"principals": ["cluster.local/ns/istio-ingress/sa/istio-ingressgateway"]}}],
-			"to": [{"operation": {"methods": ["GET", "HEAD"], "paths": ["/api/*"]}}]
+			"to": `+apiOperations+`
 		}]
 	}`)
 }

@@ -12,6 +12,12 @@ func TestBrokenResourcesFail(t *testing.T) {
 		route := spec(s.first(t, "VirtualService"))["http"].([]any)[0].(map[string]any)["route"].([]any)
 		return route[0].(map[string]any)["destination"].(map[string]any)
 	}
+	policyRule := func(t *testing.T, s scenario) map[string]any {
+		return spec(s.first(t, "AuthorizationPolicy"))["rules"].([]any)[0].(map[string]any)
+	}
+	operation := func(t *testing.T, s scenario) map[string]any {
+		return policyRule(t, s)["to"].([]any)[0].(map[string]any)["operation"].(map[string]any)
+	}
 	cases := []struct {
 		name    string
 		breakIt func(t *testing.T, s scenario)
@@ -43,6 +49,30 @@ func TestBrokenResourcesFail(t *testing.T) {
 			s.proxies.MeshConfig["outboundTrafficPolicy"] = map[string]any{"mode": "ALLOW_ANY"}
 		},
 		check: checkSidecar, mention: "want " + blackHole,
+	}, {
+		// What the policy was before: Istio compares it case-sensitively, the routes do not.
+		name:    "AuthorizationPolicy paths in lower case only",
+		breakIt: func(t *testing.T, s scenario) { operation(t, s)["paths"] = []any{"/api/*"} },
+		check:   checkAuthorization, mention: "GET /API/v1/currencies from the gateway: refused",
+	}, {
+		name:    "AuthorizationPolicy without a path list",
+		breakIt: func(t *testing.T, s scenario) { delete(operation(t, s), "paths") },
+		check:   checkAuthorization, mention: "GET /metrics from the gateway: admitted",
+	}, {
+		name:    "AuthorizationPolicy without a method list",
+		breakIt: func(t *testing.T, s scenario) { delete(operation(t, s), "methods") },
+		check:   checkAuthorization, mention: "POST /api/v1/currencies from the gateway: admitted",
+	}, {
+		// What an empty principal list amounts to: no condition on the source.
+		name:    "AuthorizationPolicy without sources",
+		breakIt: func(t *testing.T, s scenario) { delete(policyRule(t, s), "from") },
+		check:   checkAuthorization, mention: "GET /api/v1/currencies from an unknown identity: admitted",
+	}, {
+		name: "AuthorizationPolicy selecting no marketdata pod",
+		breakIt: func(t *testing.T, s scenario) {
+			spec(s.first(t, "AuthorizationPolicy"))["selector"] = map[string]any{"matchLabels": map[string]any{"app": "marketdata-v2"}}
+		},
+		check: checkAuthorization, mention: "has no RBAC filter",
 	}}
 	for _, s := range loadScenarios(t) {
 		for _, c := range cases {

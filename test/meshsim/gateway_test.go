@@ -103,15 +103,7 @@ func checkGateway(t *testing.T, s scenario) problems {
 // subset when a DestinationRule declares one.
 func (s scenario) marketdataCluster(t *testing.T) string {
 	t.Helper()
-	var svc map[string]any
-	for _, doc := range s.kube {
-		if doc["kind"] == "Service" && doc["metadata"].(map[string]any)["name"] == marketdata {
-			svc = doc
-		}
-	}
-	if svc == nil {
-		t.Fatalf("scenario %s renders no %s Service", s.name, marketdata)
-	}
+	svc := s.marketdataService(t)
 	ns := svc["metadata"].(map[string]any)["namespace"].(string)
 	var port any
 	for _, p := range svc["spec"].(map[string]any)["ports"].([]any) {
@@ -136,6 +128,18 @@ func (s scenario) marketdataCluster(t *testing.T) string {
 		}
 	}
 	return fmt.Sprintf("outbound|%v|%s|%s", port, subset, fqdn)
+}
+
+// marketdataService is the rendered marketdata Service.
+func (s scenario) marketdataService(t *testing.T) map[string]any {
+	t.Helper()
+	for _, doc := range s.kube {
+		if doc["kind"] == "Service" && doc["metadata"].(map[string]any)["name"] == marketdata {
+			return doc
+		}
+	}
+	t.Fatalf("scenario %s renders no %s Service", s.name, marketdata)
+	return nil
 }
 
 // gatewayPort is the port of the rendered Gateway's HTTP server.

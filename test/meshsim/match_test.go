@@ -1,6 +1,7 @@
 package meshsim
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -29,7 +30,7 @@ func firstRoute(vh *route.VirtualHost, path string, headers http.Header) *route.
 func pathMatches(m *route.RouteMatch, path string) bool {
 	fold := func(s string) string { return s }
 	if cs := m.GetCaseSensitive(); cs != nil && !cs.GetValue() {
-		fold = strings.ToLower
+		fold = asciiLower
 	}
 	p := fold(path)
 	switch x := m.GetPathSpecifier().(type) {
@@ -47,44 +48,76 @@ func pathMatches(m *route.RouteMatch, path string) bool {
 	return false
 }
 
-// headersMatch requires every matcher to accept the request's headers.
+// headersMatch requires every matcher to accept the request's headers; a matcher of a kind
+// headerMatches does not read accepts nothing, so the route checks report that route as not taken.
 func headersMatch(matchers []*route.HeaderMatcher, headers http.Header) bool {
 	for _, h := range matchers {
-		values, present := headers[http.CanonicalHeaderKey(h.GetName())]
-		ok := false
-		switch {
-		case h.GetPresentMatch():
-			ok = present
-		case h.GetStringMatch() != nil:
-			ok = present && stringMatches(h.GetStringMatch(), strings.Join(values, ","))
-		}
-		if ok == h.GetInvertMatch() {
+		if ok, err := headerMatches(h, headers); err != nil || !ok {
 			return false
 		}
 	}
 	return true
 }
 
-func stringMatches(m *matcher.StringMatcher, v string) bool {
-	if m.GetIgnoreCase() {
-		v = strings.ToLower(v)
+// headerMatches applies one Envoy HeaderMatcher (shared by routes and RBAC) to a request's
+// headers, the values of one name joined with commas as Envoy joins them. A header the request
+// lacks matches nothing, inverted or not, unless treat_missing_header_as_empty; present_match
+// tests presence itself
+// (https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/route/v3/route_components.proto#config-route-v3-headermatcher).
+// Kinds Istio does not generate are an error, never a guess.
+func headerMatches(h *route.HeaderMatcher, headers http.Header) (bool, error) {
+	values, present := headers[http.CanonicalHeaderKey(h.GetName())]
+	if pm, ok := h.GetHeaderMatchSpecifier().(*route.HeaderMatcher_PresentMatch); ok {
+		return (present == pm.PresentMatch) != h.GetInvertMatch(), nil
 	}
-	fold := func(s string) string {
-		if m.GetIgnoreCase() {
-			return strings.ToLower(s)
+	if !present {
+		if !h.GetTreatMissingHeaderAsEmpty() {
+			return false, nil
 		}
-		return s
+		values = []string{""}
+	}
+	sm, ok := h.GetHeaderMatchSpecifier().(*route.HeaderMatcher_StringMatch)
+	if !ok {
+		return false, fmt.Errorf("header matcher %T on %s is not interpreted", h.GetHeaderMatchSpecifier(), h.GetName())
+	}
+	match, err := stringMatches(sm.StringMatch, strings.Join(values, ","))
+	return match != h.GetInvertMatch(), err
+}
+
+// stringMatches applies an Envoy StringMatcher: ignore_case folds ASCII letters for exact,
+// prefix, suffix and contains, and has no effect on safe_regex, which must match the whole value
+// (https://www.envoyproxy.io/docs/envoy/latest/api-v3/type/matcher/v3/string.proto).
+func stringMatches(m *matcher.StringMatcher, v string) (bool, error) {
+	fold := func(s string) string { return s }
+	if m.GetIgnoreCase() {
+		fold = asciiLower
 	}
 	switch x := m.GetMatchPattern().(type) {
 	case *matcher.StringMatcher_Exact:
-		return v == fold(x.Exact)
+		return fold(v) == fold(x.Exact), nil
 	case *matcher.StringMatcher_Prefix:
-		return strings.HasPrefix(v, fold(x.Prefix))
+		return strings.HasPrefix(fold(v), fold(x.Prefix)), nil
+	case *matcher.StringMatcher_Suffix:
+		return strings.HasSuffix(fold(v), fold(x.Suffix)), nil
+	case *matcher.StringMatcher_Contains:
+		return strings.Contains(fold(v), fold(x.Contains)), nil
 	case *matcher.StringMatcher_SafeRegex:
 		re, err := regexp.Compile("^(?:" + x.SafeRegex.GetRegex() + ")$")
-		return err == nil && re.MatchString(v)
+		if err != nil {
+			return false, err
+		}
+		return re.MatchString(v), nil
 	}
-	return false
+	return false, fmt.Errorf("string matcher %T is not interpreted", m.GetMatchPattern())
+}
+
+func asciiLower(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 // sameStringMatch says whether Istio carried a VirtualService header match into Envoy unchanged.

@@ -38,6 +38,8 @@ type proxies struct {
 	MeshConfig map[string]any `json:"meshConfig"`
 	Gateway    workload       `json:"gateway"`
 	Workloads  []workload     `json:"workloads"`
+	// Callers are the in-mesh identities the configuration lets call marketdata directly.
+	Callers []string `json:"callers"`
 }
 
 type workload struct {
@@ -197,13 +199,19 @@ func (s scenario) gatewayProxy() *model.Proxy {
 // appProxy is the sidecar of the marketdata Deployment's pods.
 func (s scenario) appProxy(t *testing.T) *model.Proxy {
 	t.Helper()
+	return proxyFor(s.appWorkload(t), model.SidecarProxy)
+}
+
+// appWorkload is the marketdata Deployment's pods.
+func (s scenario) appWorkload(t *testing.T) workload {
+	t.Helper()
 	for _, w := range s.proxies.Workloads {
 		if w.Name == marketdata {
-			return proxyFor(w, model.SidecarProxy)
+			return w
 		}
 	}
 	t.Fatalf("scenario %s renders no %s workload", s.name, marketdata)
-	return nil
+	return workload{}
 }
 
 func proxyFor(w workload, typ model.NodeType) *model.Proxy {

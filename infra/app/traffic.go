@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -17,7 +18,7 @@ const mongoPort = 27017
 // only after workloads (the Deployments) are rolled out and the canary's subset is declared, so
 // traffic never moves to pods that are not ready yet, and away from the canary only once the
 // stable track runs the promoted image.
-func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption, workloads []pulumi.Resource) error {
+func meshResources(ctx *pulumi.Context, args Args, policy map[string]any, opts []pulumi.ResourceOption, workloads []pulumi.Resource) error {
 	routesAfter := slices.Clip(workloads)
 	if args.CanaryImage != "" {
 		canary, err := customResource(ctx, "networking.istio.io/v1", "DestinationRule", Name+"-canary", destinationRule(canarySubset, canaryVersion), opts)
@@ -48,17 +49,7 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption,
 		{"security.istio.io/v1", "PeerAuthentication", "default", map[string]any{
 			"mtls": map[string]any{"mode": "STRICT"},
 		}, nil},
-		{"security.istio.io/v1", "AuthorizationPolicy", Name, map[string]any{
-			"selector": map[string]any{"matchLabels": map[string]any{"app": Name}},
-			"action":   "ALLOW",
-			"rules": []any{map[string]any{
-				"from": []any{map[string]any{"source": map[string]any{"principals": toAny(slices.Concat(args.IngressPrincipals, args.CallerPrincipals))}}},
-				"to": []any{map[string]any{"operation": map[string]any{
-					"methods": []any{"GET", "HEAD"},
-					"paths":   []any{"/api/*"},
-				}}},
-			}},
-		}, nil},
+		{"security.istio.io/v1", "AuthorizationPolicy", Name, policy, nil},
 	}
 	for _, r := range resources {
 		if _, err := customResource(ctx, r.apiVersion, r.kind, r.name, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))); err != nil {
@@ -66,6 +57,58 @@ func meshResources(ctx *pulumi.Context, args Args, opts []pulumi.ResourceOption,
 		}
 	}
 	return nil
+}
+
+// authorizationPolicy admits GET and HEAD on the API from the given identities (the gateways and
+// the in-mesh callers) and nothing else. The gateway's routes and the service match /api whatever
+// its letter case, but an AuthorizationPolicy compares paths case-sensitively and offers no way to
+// ignore case: Istio normalizes escapes, slashes and dots but not case
+// (https://istio.io/latest/docs/reference/config/security/normalization/), its only documented
+// remedy is a Lua filter that rewrites every path
+// (https://istio.io/latest/docs/ops/best-practices/security/#case-normalization), and the request
+// for an option was closed without one (https://github.com/istio/istio/issues/40541). So the policy lists
+// every spelling of the /api/ prefix: /API/v1/currencies passes as the routes let it, and every
+// path outside the API is still refused, whichever route brings it. Dropping the path list for the
+// gateway would admit anything any VirtualService on that gateway sends here (on an existing
+// cluster, other teams' routes share it), /metrics included. An empty principal list is refused
+// rather than written: Istio reads it as no condition, "any principal is allowed"
+// (https://istio.io/latest/docs/reference/config/security/authorization-policy/#Source).
+func authorizationPolicy(principals []string) (map[string]any, error) {
+	if len(principals) == 0 {
+		return nil, errors.New("app: no principal to admit; an AuthorizationPolicy without principals would admit any identity")
+	}
+	var paths []any
+	for _, prefix := range everySpelling(apiPrefix + "/") {
+		paths = append(paths, prefix+"*")
+	}
+	return map[string]any{
+		"selector": map[string]any{"matchLabels": map[string]any{"app": Name}},
+		"action":   "ALLOW",
+		"rules": []any{map[string]any{
+			"from": []any{map[string]any{"source": map[string]any{"principals": toAny(principals)}}},
+			"to": []any{map[string]any{"operation": map[string]any{
+				"methods": []any{"GET", "HEAD"},
+				"paths":   paths,
+			}}},
+		}},
+	}, nil
+}
+
+// everySpelling lists a lower-case s with its ASCII letters in every combination of cases, s
+// itself first. ASCII only, as the service folds case (service/api/routes.go).
+func everySpelling(s string) []string {
+	out := []string{""}
+	for _, c := range []byte(s) {
+		next := make([]string, 0, 2*len(out))
+		for _, p := range out {
+			next = append(next, p+string(c))
+			if 'a' <= c && c <= 'z' {
+				next = append(next, p+string(c-'a'+'A'))
+			}
+		}
+		out = next
+	}
+	return out
 }
 
 // customResource declares an object of a kind the kubernetes SDK has no type for.
