@@ -278,7 +278,7 @@ func legacyLayout(ctx *pulumi.Context) error {
 		return err
 	}
 	_, err = app.New(ctx, "marketdata", app.Args{
-		Provider: target.Provider, Image: pulumi.String(cfg.Image), Replicas: cfg.Replicas,
+		Provider: target.Provider, Image: cfg.Image, Replicas: cfg.Replicas,
 		MongoConnectionString: cfg.MongoConnectionString, MongoHosts: cfg.MongoHosts,
 		IngressPrincipals: cfg.IngressPrincipals, Mesh: []pulumi.Resource{istiod},
 	})
