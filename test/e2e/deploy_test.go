@@ -442,7 +442,8 @@ func checkMesh(t *testing.T, k clients, mongoHost string) {
 		"action": "ALLOW",
 		"rules": [{
 			"from": [{"source": {"principals": [%q]}}],
-			"to": [{"operation": {"methods": ["GET", "HEAD"], "paths": ["/api/*"]}}]
+			"to": [{"operation": {"methods": ["GET", "HEAD"],
+				"paths": ["/api/*", "/apI/*", "/aPi/*", "/aPI/*", "/Api/*", "/ApI/*", "/APi/*", "/API/*"]}}]
 		}]
 	}`, gatewayPrincipal))
 }
