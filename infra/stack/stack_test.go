@@ -33,7 +33,8 @@ func TestGKECluster(t *testing.T) {
 		"privateClusterConfig": {"enablePrivateNodes": true, "enablePrivateEndpoint": false, "masterIpv4CidrBlock": "10.0.8.0/28"},
 		"masterAuthorizedNetworksConfig": {"cidrBlocks": [{"cidrBlock": "0.0.0.0/0", "displayName": "0.0.0.0/0"}]},
 		"loggingConfig": {"enableComponents": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
-		"monitoringConfig": {"enableComponents": ["SYSTEM_COMPONENTS"], "managedPrometheus": {"enabled": true}}
+		"monitoringConfig": {"enableComponents": ["SYSTEM_COMPONENTS"], "managedPrometheus": {"enabled": true}},
+		"maintenancePolicy": {"recurringWindow": {"startTime": "2025-01-03T23:00:00Z", "endTime": "2025-01-04T05:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=FR,SA"}}
 	}`)
 
 	pool := assertResource(t, s, "gcp:container/nodePool:NodePool", "ctmd-cluster-nodes", gkeComponent, "", `{
