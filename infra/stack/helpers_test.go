@@ -32,7 +32,7 @@ const (
 var (
 	defaultRevision = mesh.Revision(config.DefaultIstioVersion)
 	istiodName      = "istiod-" + defaultRevision
-	istiodRef       = "kubernetes:helm.sh/v3:Release::" + istiodName
+	istiodRef       = "kubernetes:helm.sh/v4:Chart::" + istiodName
 )
 
 // output is a stack output as the engine would record it.

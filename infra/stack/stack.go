@@ -70,6 +70,8 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 			ChartRepository:       cfg.IstioChartRepository,
 			OutboundTrafficPolicy: cfg.OutboundTrafficPolicy,
 			LoadBalancerIP:        reservedIngressIP,
+			GatewayMinReplicas:    cfg.Operations.GatewayMinReplicas,
+			IstiodMinReplicas:     cfg.Operations.IstiodMinReplicas,
 		})
 		if err != nil {
 			return nil, err

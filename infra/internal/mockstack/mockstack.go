@@ -132,12 +132,9 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			str("project"), str("region"), str("name")))
 	case "gcp:artifactregistry/repository:Repository":
 		state["name"] = resource.NewProperty(str("repositoryId"))
-	case "kubernetes:helm.sh/v3:Release":
-		state["status"] = resource.NewProperty(resource.PropertyMap{
-			"name":      resource.NewProperty(str("name")),
-			"namespace": resource.NewProperty(str("namespace")),
-			"status":    resource.NewProperty("deployed"),
-		})
+	case "kubernetes:helm.sh/v4:Chart":
+		// The provider renders the chart and registers its objects; the mocks have none.
+		state["resources"] = resource.NewProperty([]resource.PropertyValue{})
 	case "kubernetes:core/v1:Service":
 		if r.Read {
 			state["status"] = resource.NewProperty(resource.PropertyMap{
