@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,7 @@ import (
 // env.istioNextVersion: one chart commit, two labels, so this proves ctmd's choreography, not a
 // real version change): start a canary, roll it back, start it again and finish it.
 func TestIstioRevisionUpgrade(t *testing.T) {
+	mainCluster.hold(t)
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
@@ -159,10 +161,13 @@ func checkRevisions(t *testing.T, k clients, versions []string, defaultVersion, 
 	analyzeMesh(t, "revision move to "+workloadVersion, onRevision(rev))
 }
 
-// TestIstioLayoutMigration: a stack made before control planes had revisions (one release istiod,
-// namespace istio-injection=enabled) moves to the revision layout with a plain up, and the new
-// control plane is running before the old one is removed.
+// TestIstioLayoutMigration: a stack made before control planes had revisions and before ctmd
+// rendered Istio's charts itself (Helm releases istio-base, istiod and istio-ingressgateway,
+// namespace istio-injection=enabled) moves to the current layout with a plain up: the new control
+// plane is running before the old one is removed, and the charts take base's and the gateway's
+// objects over in place (a deleted release would run helm uninstall and remove them).
 func TestIstioLayoutMigration(t *testing.T) {
+	mainCluster.hold(t)
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
@@ -182,6 +187,7 @@ func TestIstioLayoutMigration(t *testing.T) {
 		t.Fatalf("the pre-revision layout has no istiod Deployment: %v", err)
 	}
 	before := readyReplicaSets(t, k)
+	kept := uids(t, k)
 
 	s.Workspace().SetProgram(stack.Deploy)
 	steps := make(chan events.EngineEvent)
@@ -191,7 +197,7 @@ func TestIstioLayoutMigration(t *testing.T) {
 		defer close(done)
 		for ev := range steps {
 			switch {
-			case ev.ResOutputsEvent != nil && ev.ResOutputsEvent.Metadata.Type == "kubernetes:helm.sh/v3:Release":
+			case ev.ResOutputsEvent != nil && slices.Contains([]string{chartType, legacyReleaseType}, ev.ResOutputsEvent.Metadata.Type):
 				order = append(order, string(ev.ResOutputsEvent.Metadata.Op)+" "+urnName(ev.ResOutputsEvent.Metadata.URN))
 			}
 		}
@@ -205,6 +211,14 @@ func TestIstioLayoutMigration(t *testing.T) {
 	deleted := slices.Index(order, string(apitype.OpDelete)+" istiod")
 	if created < 0 || deleted < 0 || created > deleted {
 		t.Errorf("release steps %v: want the new control plane created before the old one is deleted", order)
+	}
+	for _, adopted := range []string{"istio-base", mesh.GatewayRelease} {
+		if slices.Contains(order, string(apitype.OpDelete)+" "+adopted) {
+			t.Errorf("release steps %v: the release %s was deleted, which uninstalls it", order, adopted)
+		}
+	}
+	if after := uids(t, k); !maps.Equal(kept, after) {
+		t.Errorf("objects recreated by the move to charts: before %v, after %v", kept, after)
 	}
 	checkRevisions(t, k, []string{config.DefaultIstioVersion}, config.DefaultIstioVersion, config.DefaultIstioVersion)
 	if after := readyReplicaSets(t, k); slices.Equal(before, after) {
@@ -283,4 +297,30 @@ func legacyLayout(ctx *pulumi.Context) error {
 		IngressPrincipals: cfg.IngressPrincipals, Mesh: []pulumi.Resource{istiod},
 	})
 	return err
+}
+
+// uids identifies the objects the move from Helm releases to charts must keep in place: the CRDs
+// (deleting one deletes every Istio resource of its kind) and the gateway's Deployment and Service
+// (the public address).
+func uids(t *testing.T, k clients) map[string]string {
+	t.Helper()
+	ctx := t.Context()
+	ids := map[string]string{}
+	for _, gvr := range meshGVRs {
+		crd, err := k.dyn.Resource(crdGVR).Get(ctx, gvr.Resource+"."+gvr.Group, kmetav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids["crd "+crd.GetName()] = string(crd.GetUID())
+	}
+	dep, err := k.kube.AppsV1().Deployments("istio-ingress").Get(ctx, mesh.GatewayRelease, kmetav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := k.kube.CoreV1().Services("istio-ingress").Get(ctx, mesh.GatewayRelease, kmetav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids["gateway deployment"], ids["gateway service"] = string(dep.UID), string(svc.UID)
+	return ids
 }
