@@ -72,12 +72,26 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	child := []pulumi.ResourceOption{pulumi.Parent(m), pulumi.Provider(args.Provider)}
+	legacy, err := legacyReleases(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	names := map[*corev1.Namespace]string{}
 	namespace := func(name string) (*corev1.Namespace, error) {
-		return corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
+		ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name)},
 		}, child...)
+		names[ns] = name
+		return ns, err
 	}
 	release := func(name, chart, version string, ns *corev1.Namespace, values pulumi.Map, after ...pulumi.Resource) (*helmv4.Chart, error) {
+		if legacy[name] {
+			old, err := relinquish(ctx, name, names[ns], child...)
+			if err != nil {
+				return nil, err
+			}
+			after = append(after, old)
+		}
 		source := chartSource(args.ChartRepository, chart)
 		return helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
 			// The release name the templates see: the gateway chart derives its labels, Service
@@ -88,7 +102,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Namespace:      ns.Metadata.Name(),
 			RepositoryOpts: source.RepositoryOpts,
 			Values:         values,
-		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after), adoptRelease(name)})...)
+		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after), forceApply()})...)
 	}
 
 	system, err := namespace("istio-system")
@@ -105,13 +119,17 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// guide upgrades them first; they serve older control planes too). The default revision, which
 	// validates Istio resources and serves namespaces without a revision label, stays with the
 	// control plane in service until the upgrade is finished.
-	base, err := release("istio-base", "base", active, system, pulumi.Map{"defaultRevision": pulumi.String(Revision(args.Version))})
+	base, err := release("istio-base", "base", active, system, pulumi.Map{
+		"defaultRevision": pulumi.String(Revision(args.Version)),
+		"base":            validationWebhook(),
+	})
 	if err != nil {
 		return nil, err
 	}
 	for _, version := range slices.Compact([]string{args.Version, active}) {
 		istiod, err := release("istiod-"+Revision(version), "istiod", version, system, merged(pulumi.Map{
 			"revision": pulumi.String(Revision(version)),
+			"base":     validationWebhook(),
 			"meshConfig": pulumi.Map{
 				"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(args.OutboundTrafficPolicy)},
 				"defaultConfig":         proxyLifecycle(),
@@ -153,6 +171,17 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	return m, nil
+}
+
+// validationWebhook renders Istio's validation webhooks with the failure policy istiod gives them
+// once it runs. The charts start them at "Ignore" on a first install (Helm's .Release.IsUpgrade),
+// which is every render here: applying that again would undo istiod's "Fail". The charts' advice:
+// "Set to "Fail" to avoid the flip-flop, which is useful for server-side apply tools that do not
+// support .Release.IsUpgrade" (base.validationFailurePolicy in istiod's values.yaml). Istio
+// resources are created only once istiod runs (infra/app waits for it), so none meets the
+// webhook before it serves.
+func validationWebhook() pulumi.Map {
+	return pulumi.Map{"validationFailurePolicy": pulumi.String("Fail")}
 }
 
 // chartSource says where one chart comes from. The Chart resource takes an OCI chart as a full

@@ -13,13 +13,18 @@ func spreadJSON(labels string) string {
 		"labelSelector": {"matchLabels": ` + labels + `}, "matchLabelKeys": ["pod-template-hash"]}]`
 }
 
+// baseValues are the base chart's values with revision rev as Istio's default.
+func baseValues(rev string) string {
+	return `{"defaultRevision": "` + rev + `", "base": {"validationFailurePolicy": "Fail"}}`
+}
+
 // budgetJSON lets a drain evict one pod at a time and never waits for an unhealthy one.
 const budgetJSON = `{"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"}`
 
 // istiodValues are the istiod chart's values for a revision, an egress policy and a replica
 // minimum: the mesh config, then what keeps istiod serving through a node drain.
 func istiodValues(revision, outbound string, minReplicas int) string {
-	return fmt.Sprintf(`{"revision": %q,
+	return fmt.Sprintf(`{"revision": %q, "base": {"validationFailurePolicy": "Fail"},
 		"meshConfig": {"outboundTrafficPolicy": {"mode": %q},
 			"defaultConfig": {"holdApplicationUntilProxyStarts": true, "proxyMetadata": {"EXIT_ON_ZERO_ACTIVE_CONNECTIONS": "true"}}},
 		"autoscaleMin": %d, "autoscaleMax": %d, "pdb": %s,

@@ -114,6 +114,10 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	outputs["istioVersion"] = pulumi.String(istioVersion)
 	outputs["istioCanaryVersion"] = pulumi.String(cfg.IstioCanaryVersion)
 	outputs["istioRevision"] = pulumi.String(istioRevision)
+	if cfg.InstallIstio {
+		// How Istio is installed, for the next update to know (mesh.legacyReleases).
+		outputs[mesh.LayoutOutput] = pulumi.String(mesh.Layout)
+	}
 	outputs["namespace"] = a.Namespace
 	// What the gateway sends where: empty and 0 without a canary.
 	canaryWeight := 0

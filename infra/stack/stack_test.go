@@ -197,7 +197,7 @@ func TestIstioReleases(t *testing.T) {
 			"repositoryOpts": {"repo": "https://blob.istio.io/istio-release/charts"}, "values": ` + values + `}`
 	}
 	base := assertResource(t, s, "kubernetes:helm.sh/v4:Chart", "istio-base", mesh, k8sProvider,
-		release("istio-base", "base", "istio-system", `{"defaultRevision": "1-28-3"}`))
+		release("istio-base", "base", "istio-system", baseValues("1-28-3")))
 	istiod := assertResource(t, s, "kubernetes:helm.sh/v4:Chart", "istiod-1-28-3", mesh, k8sProvider,
 		release("istiod-1-28-3", "istiod", "istio-system", istiodValues("1-28-3", "ALLOW_ANY", 2)))
 	// On GKE the gateway's load balancer takes the stack's reserved address.
@@ -240,7 +240,7 @@ func TestIstioCanaryUpgrade(t *testing.T) {
 		return mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", name).Inputs)
 	}
 	for name, want := range map[string]struct{ version, values string }{
-		"istio-base":    {"1.30.1", `{"defaultRevision": "1-29-2"}`},
+		"istio-base":    {"1.30.1", baseValues("1-29-2")},
 		"istiod-1-29-2": {"1.29.2", istiodValues("1-29-2", "REGISTRY_ONLY", 2)},
 		"istiod-1-30-1": {"1.30.1", istiodValues("1-30-1", "REGISTRY_ONLY", 2)},
 		"istio-ingressgateway": {"1.30.1", gatewayValues("1-30-1",
@@ -442,6 +442,7 @@ func TestGKEOutputs(t *testing.T) {
 		"istioVersion": {"Value": "`+config.DefaultIstioVersion+`", "Secret": false},
 		"istioCanaryVersion": {"Value": "", "Secret": false},
 		"istioRevision": {"Value": "`+defaultRevision+`", "Secret": false},
+		"istioLayout": {"Value": "charts", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false},
 		"canaryImage": {"Value": "", "Secret": false},
 		"canaryWeight": {"Value": 0, "Secret": false},

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,20 +241,24 @@ func waitServing(t *testing.T, k clients, want map[string]int) {
 }
 
 // checkBudgets: the gateway and istiod have a budget that lets one pod go at a time, and the
-// disruption controller counts their pods (so the selector matches them).
+// disruption controller counts their pods (so its selector matches them).
 func checkBudgets(t *testing.T, k clients) {
 	t.Helper()
 	for _, g := range servingGroups[:2] {
 		eventually(t, time.Minute, g.name+" budget", func(ctx context.Context) (bool, string) {
-			list, err := k.kube.PolicyV1().PodDisruptionBudgets(g.namespace).List(ctx, metav1.ListOptions{})
+			pods, err := k.kube.CoreV1().Pods(g.namespace).List(ctx, metav1.ListOptions{LabelSelector: g.selector})
+			if err != nil || len(pods.Items) == 0 {
+				return false, fmt.Sprintf("pods of %s: %v", g.name, err)
+			}
+			budgets, err := k.kube.PolicyV1().PodDisruptionBudgets(g.namespace).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return false, err.Error()
 			}
 			var seen []string
-			for _, pdb := range list.Items {
+			for _, pdb := range budgets.Items {
 				seen = append(seen, pdb.Name)
 				sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-				if err != nil || !sel.Matches(labels.Set(labelsOf(g.selector))) {
+				if err != nil || !sel.Matches(labels.Set(pods.Items[0].Labels)) {
 					continue
 				}
 				if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
@@ -264,15 +267,9 @@ func checkBudgets(t *testing.T, k clients) {
 				return pdb.Status.ExpectedPods == 2 && pdb.Status.DisruptionsAllowed == 1,
 					fmt.Sprintf("budget %s status %+v", pdb.Name, pdb.Status)
 			}
-			return false, fmt.Sprintf("no budget selects %s (budgets: %v)", g.selector, seen)
+			return false, fmt.Sprintf("no budget selects the %s pods (budgets: %v)", g.name, seen)
 		})
 	}
-}
-
-// labelsOf turns "k=v" into the labels of a pod it selects.
-func labelsOf(selector string) map[string]string {
-	k, v, _ := strings.Cut(selector, "=")
-	return map[string]string{k: v}
 }
 
 // onlyNode returns the cluster's one node: the test starts from the default one-node stack.

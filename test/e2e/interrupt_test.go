@@ -50,7 +50,12 @@ func TestInterruptedUp(t *testing.T) {
 		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
 	})
 	s := newStack(t, "e2e-interrupted", cfg, auto.Pulumi(cli))
-	t.Cleanup(func() { destroyAndSearch(t, k, s, out) })
+	destroyed := false
+	t.Cleanup(func() {
+		if !destroyed {
+			destroy(t, k, s, out)
+		}
+	})
 	rev, next := mesh.Revision(env.istioVersion), mesh.Revision(env.istioNextVersion)
 
 	t.Run("killed while the Istio charts install", func(t *testing.T) {
@@ -91,6 +96,15 @@ func TestInterruptedUp(t *testing.T) {
 		recoverUp(t, s, out)
 		waitRollout(t, k, app.Name, newImage, replicas)
 	})
+
+	destroy(t, k, s, out)
+	destroyed = true
+	// What the killed engines may have left: an object one of them created and no later update
+	// recorded would stay, and so would the connection string anywhere in the stack's files.
+	if left := chartClusterObjects(t, k); len(left) > 0 {
+		t.Errorf("after destroy the charts left %v", left)
+	}
+	assertNotInState(t, s, out, map[string]string{"password": password}, nil)
 }
 
 // whenStarts matches the engine's event for the start of one step: op on the resource of type typ
@@ -184,17 +198,6 @@ func waitIstio(t *testing.T, k clients, rev string, controlPlanes int) {
 		}
 		return ready >= 2 && len(svc.Status.LoadBalancer.Ingress) > 0, fmt.Sprintf("%d ready gateway pods, load balancer %+v", ready, svc.Status.LoadBalancer)
 	})
-}
-
-// destroyAndSearch destroys the stack and searches for what it may have left: the cluster-scoped
-// objects of Istio's charts (an object the killed engine created and no later update recorded
-// would stay) and the connection string anywhere in the stack's files and output.
-func destroyAndSearch(t *testing.T, k clients, s *testStack, out *transcript) {
-	destroy(t, k, s, out)
-	if left := chartClusterObjects(t, k); len(left) > 0 {
-		t.Errorf("after destroy the charts left %v", left)
-	}
-	assertNotInState(t, s, out, map[string]string{"password": password}, nil)
 }
 
 // killableCLI runs the pulumi CLI for the Automation API as its own command does, in a process
