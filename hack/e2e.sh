@@ -10,11 +10,18 @@ for bin in "$PULUMI_DIR/pulumi" "$PULUMI_KUBERNETES_DIR/pulumi-resource-kubernet
 	[[ -x $bin ]] || die "$bin is missing: run make tools (hack/tools.sh) first"
 done
 
-# A cluster of its own, so a cluster started with make cluster-up is neither reused nor stopped.
+# Clusters of its own, so a cluster started with make cluster-up is neither reused nor stopped: the
+# main one, and one for the operations tests (node drains, killed engines), which run beside the
+# others (test/e2e/cluster_test.go).
 export CTMD_CLUSTER_DIR
 CTMD_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e.XXXXXX")
+OPS_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e-ops.XXXXXX")
 # shellcheck disable=SC2317 # called by the EXIT trap
-stop() { "$CTMD_ROOT/hack/cluster.sh" down || true; rm -rf "$CTMD_CLUSTER_DIR"; }
+stop() {
+	CTMD_CLUSTER_DIR=$OPS_CLUSTER_DIR "$CTMD_ROOT/hack/cluster.sh" down || true
+	"$CTMD_ROOT/hack/cluster.sh" down || true
+	rm -rf "$CTMD_CLUSTER_DIR" "$OPS_CLUSTER_DIR"
+}
 trap stop EXIT
 trap 'exit 130' INT TERM
 # The kubernetes provider writes a temporary kubeconfig per run and never removes it: keep those
@@ -29,13 +36,16 @@ export CTMD_CHART_VERSIONS="$ISTIO_VERSION,$ISTIO_E2E_NEXT_VERSION"
 
 start=$SECONDS
 "$CTMD_ROOT/hack/cluster.sh" up >/dev/null
-# KUBECONFIG and CTMD_CHART_REPO
+CTMD_CLUSTER_DIR=$OPS_CLUSTER_DIR "$CTMD_ROOT/hack/cluster.sh" up >/dev/null
+# The operations cluster's KUBECONFIG, then the main one's KUBECONFIG and CTMD_CHART_REPO
+# shellcheck source=/dev/null
+CTMD_E2E_OPS_KUBECONFIG=$(source "$OPS_CLUSTER_DIR/env" && echo "$KUBECONFIG")
 # shellcheck source=/dev/null
 source "$CTMD_CLUSTER_DIR/env"
-export KUBECONFIG CTMD_CHART_REPO
+export KUBECONFIG CTMD_CHART_REPO CTMD_E2E_OPS_KUBECONFIG
 CTMD_ISTIO_MODULE_DIR=$(istio_module_dir) || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"
 export CTMD_ISTIO_MODULE_DIR ISTIO_CHARTS_MODULE_VERSION ISTIO_VERSION
-log "cluster ready in $(fmt_secs $((SECONDS - start)))"
+log "clusters ready in $(fmt_secs $((SECONDS - start)))"
 
 PATH="$(tools_path):$PATH"
 export PATH
@@ -44,6 +54,7 @@ export PULUMI_KUBERNETES_VERSION
 start=$SECONDS
 cd "$CTMD_ROOT"
 status=0
-go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/ "$@" || status=$?
+# -parallel: a test waiting for its cluster holds a slot, and the preview-only test needs one.
+go test -tags e2e -count=1 -timeout 30m -parallel 4 -v ./test/e2e/ "$@" || status=$?
 log "e2e tests finished in $(fmt_secs $((SECONDS - start))) (exit $status)"
 exit "$status"

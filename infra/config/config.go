@@ -82,6 +82,8 @@ type Config struct {
 	// KubeContext is the current-context of the kubeconfig TargetExisting deploys with, empty
 	// when it cannot be told. It names the cluster in the stack outputs.
 	KubeContext string
+
+	Operations Operations
 }
 
 // Defaults of every optional key. Pulumi.yaml declares the same defaults (a test compares them),
@@ -155,6 +157,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		IngressPrincipals:        r.principals("ingressPrincipals"),
 		CallerPrincipals:         r.principals("callerPrincipals"),
 	}
+	c.Operations = r.operations(c.Target)
 	if len(c.IngressPrincipals) == 0 {
 		if c.InstallIstio {
 			c.IngressPrincipals = []string{InstalledGatewayPrincipal}

@@ -111,6 +111,16 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"ingressPrincipals": toAny(nil),
 		"callerPrincipals":  toAny(cfg.CallerPrincipals),
 		"kubeconfig":        "",
+		// Operations: the replica minimums apply everywhere; the maintenance keys default to ""
+		// (target gke applies the window in TestOperationsDefaults, existing refuses them).
+		"gatewayMinReplicas":          cfg.Operations.GatewayMinReplicas,
+		"istiodMinReplicas":           cfg.Operations.IstiodMinReplicas,
+		"maintenanceWindowStart":      "",
+		"maintenanceWindowEnd":        "",
+		"maintenanceWindowRecurrence": "",
+		"maintenanceExclusionStart":   "",
+		"maintenanceExclusionEnd":     "",
+		"maintenanceExclusionScope":   "",
 	}
 	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
 	if err != nil {
@@ -255,6 +265,7 @@ func TestLoadSetValues(t *testing.T) {
 		IngressPrincipals:     []string{"example.org/ns/gw/sa/edge", "example.org/ns/gw/sa/edge-2"},
 		CallerPrincipals:      []string{"example.org/ns/shop/sa/checkout"},
 		MongoConnectionString: cfg.MongoConnectionString,
+		Operations:            defaultOperations,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)

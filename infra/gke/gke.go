@@ -153,7 +153,32 @@ func clusterArgs(cfg *config.Config, nw *network, ranges Ranges) *container.Clus
 			EnableComponents:  pulumi.StringArray{pulumi.String("SYSTEM_COMPONENTS")},
 			ManagedPrometheus: &container.ClusterMonitoringConfigManagedPrometheusArgs{Enabled: pulumi.Bool(true)},
 		},
+		MaintenancePolicy: maintenancePolicy(cfg.Operations),
 	}
+}
+
+// maintenancePolicy says when GKE may upgrade the control plane and the nodes (the release
+// channel upgrades them several times a year), and when it must not.
+func maintenancePolicy(ops config.Operations) *container.ClusterMaintenancePolicyArgs {
+	w := ops.MaintenanceWindow
+	policy := &container.ClusterMaintenancePolicyArgs{
+		RecurringWindow: &container.ClusterMaintenancePolicyRecurringWindowArgs{
+			StartTime:  pulumi.String(w.Start),
+			EndTime:    pulumi.String(w.End),
+			Recurrence: pulumi.String(w.Recurrence),
+		},
+	}
+	if x := ops.MaintenanceExclusion; x != nil {
+		policy.MaintenanceExclusions = container.ClusterMaintenancePolicyMaintenanceExclusionArray{
+			&container.ClusterMaintenancePolicyMaintenanceExclusionArgs{
+				ExclusionName:    pulumi.String(x.Name),
+				StartTime:        pulumi.String(x.Start),
+				EndTime:          pulumi.String(x.End),
+				ExclusionOptions: &container.ClusterMaintenancePolicyMaintenanceExclusionExclusionOptionsArgs{Scope: pulumi.String(x.Scope)},
+			},
+		}
+	}
+	return policy
 }
 
 func nodePoolArgs(cfg *config.Config, c *container.Cluster, sa *serviceaccount.Account) *container.NodePoolArgs {

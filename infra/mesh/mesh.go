@@ -2,9 +2,16 @@
 // (istiod) and an ingress gateway behind a LoadBalancer Service.
 //
 // Control planes are installed by revision, following Istio's Helm canary upgrade
-// (https://istio.io/latest/docs/setup/upgrade/helm/#canary-upgrade-recommended): one release
+// (https://istio.io/latest/docs/setup/upgrade/helm/#canary-upgrade-recommended): one chart
 // istiod-<revision> per version, workloads pick theirs with the istio.io/rev label, so a new
 // version runs beside the one in service until the upgrade is finished or rolled back.
+//
+// The charts are rendered by Pulumi (helm.v4.Chart) and each object is applied on its own with
+// server-side apply, not installed as a Helm release (helm.v3.Release): applying an object again
+// is harmless, so a `pulumi up` that was killed half-way is finished by the next one. A Helm
+// release killed half-way stays in the cluster as pending-install or deployed but not in the
+// state, and every later install of it fails ("cannot re-use a name that is still in use") until
+// someone repairs the cluster by hand. README "If pulumi up was interrupted" has the measurements.
 package mesh
 
 import (
@@ -14,7 +21,7 @@ import (
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -22,6 +29,9 @@ import (
 // GatewayRelease names the gateway release; the chart derives the Service, its service account
 // (the identity the app admits) and its istio= label from it.
 const GatewayRelease = "istio-ingressgateway"
+
+// gatewayLabel is the gateway pods' istio= label, which the app's Gateway selects.
+const gatewayLabel = "ingressgateway"
 
 // Args configures the installation.
 type Args struct {
@@ -35,6 +45,8 @@ type Args struct {
 	// LoadBalancerIP, when set, is a reserved address the gateway's LoadBalancer Service takes
 	// (the gateway chart's service.loadBalancerIP); otherwise the cloud picks one.
 	LoadBalancerIP pulumi.StringInput
+	// GatewayMinReplicas and IstiodMinReplicas are the autoscalers' minimums (availability.go).
+	GatewayMinReplicas, IstiodMinReplicas int
 }
 
 // Mesh is the Istio component.
@@ -42,9 +54,9 @@ type Mesh struct {
 	pulumi.ResourceState
 	// Revision is the control plane workloads use: the canary's while there is one.
 	Revision string
-	// ControlPlane is that revision's istiod release, what workloads wait for: once it runs, new
+	// ControlPlane is that revision's istiod chart, what workloads wait for: once it runs, new
 	// pods get its sidecars.
-	ControlPlane *helmv3.Release
+	ControlPlane pulumi.Resource
 	// IngressIP is the gateway's external address, empty until the load balancer has one.
 	IngressIP pulumi.StringOutput
 }
@@ -60,25 +72,37 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	child := []pulumi.ResourceOption{pulumi.Parent(m), pulumi.Provider(args.Provider)}
+	legacy, err := legacyReleases(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	names := map[*corev1.Namespace]string{}
 	namespace := func(name string) (*corev1.Namespace, error) {
-		return corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
+		ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name)},
 		}, child...)
+		names[ns] = name
+		return ns, err
 	}
-	release := func(name, chart, version string, ns *corev1.Namespace, values pulumi.Map, after ...pulumi.Resource) (*helmv3.Release, error) {
+	release := func(name, chart, version string, ns *corev1.Namespace, values pulumi.Map, after ...pulumi.Resource) (*helmv4.Chart, error) {
+		if legacy[name] {
+			old, err := relinquish(ctx, name, names[ns], child...)
+			if err != nil {
+				return nil, err
+			}
+			after = append(after, old)
+		}
 		source := chartSource(args.ChartRepository, chart)
-		return helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
-			// Without an explicit name Pulumi appends a random suffix, and the gateway chart
-			// would derive its labels and service account from that.
+		return helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
+			// The release name the templates see: the gateway chart derives its labels, Service
+			// and service account from it.
 			Name:           pulumi.String(name),
 			Chart:          source.Chart,
 			Version:        pulumi.String(version),
 			Namespace:      ns.Metadata.Name(),
 			RepositoryOpts: source.RepositoryOpts,
 			Values:         values,
-			Timeout:        pulumi.Int(600),
-			CleanupOnFail:  pulumi.Bool(true),
-		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after)})...)
+		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after), forceApply()})...)
 	}
 
 	system, err := namespace("istio-system")
@@ -95,15 +119,22 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// guide upgrades them first; they serve older control planes too). The default revision, which
 	// validates Istio resources and serves namespaces without a revision label, stays with the
 	// control plane in service until the upgrade is finished.
-	base, err := release("istio-base", "base", active, system, pulumi.Map{"defaultRevision": pulumi.String(Revision(args.Version))})
+	base, err := release("istio-base", "base", active, system, pulumi.Map{
+		"defaultRevision": pulumi.String(Revision(args.Version)),
+		"base":            validationWebhook(),
+	})
 	if err != nil {
 		return nil, err
 	}
 	for _, version := range slices.Compact([]string{args.Version, active}) {
-		istiod, err := release("istiod-"+Revision(version), "istiod", version, system, pulumi.Map{
-			"revision":   pulumi.String(Revision(version)),
-			"meshConfig": pulumi.Map{"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(args.OutboundTrafficPolicy)}},
-		}, base)
+		istiod, err := release("istiod-"+Revision(version), "istiod", version, system, merged(pulumi.Map{
+			"revision": pulumi.String(Revision(version)),
+			"base":     validationWebhook(),
+			"meshConfig": pulumi.Map{
+				"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(args.OutboundTrafficPolicy)},
+				"defaultConfig":         proxyLifecycle(),
+			},
+		}, istiodAvailability(Revision(version), args.IstiodMinReplicas)), base)
 		if err != nil {
 			return nil, err
 		}
@@ -118,19 +149,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		service["loadBalancerIP"] = args.LoadBalancerIP
 	}
 	// The gateway is a workload of the active revision: its pods carry istio.io/rev and move with it.
-	gateway, err := release(GatewayRelease, "gateway", active, ingress, pulumi.Map{
-		"labels":   pulumi.Map{"istio": pulumi.String("ingressgateway")},
+	gateway, err := release(GatewayRelease, "gateway", active, ingress, merged(pulumi.Map{
+		"labels":   pulumi.Map{"istio": pulumi.String(gatewayLabel)},
 		"service":  service,
 		"revision": pulumi.String(m.Revision),
-	}, m.ControlPlane)
+	}, gatewayAvailability(args.GatewayMinReplicas)), m.ControlPlane)
 	if err != nil {
 		return nil, err
 	}
 
-	// The gateway's Service is the chart's; read it back once the release is installed. The id
-	// comes from the release status, so it stays unknown (and the read waits) during a preview.
-	id := pulumi.Sprintf("%s/%s", gateway.Status.Namespace().Elem(), gateway.Status.Name().Elem()).
-		ApplyT(func(s string) pulumi.ID { return pulumi.ID(s) }).(pulumi.IDOutput)
+	// The gateway's Service is the chart's; read it back once the chart is applied. The id waits
+	// for the chart's objects, so it stays unknown (and the read waits) during a preview.
+	id := gateway.Resources.ApplyT(func([]any) pulumi.ID { return pulumi.ID("istio-ingress/" + GatewayRelease) }).(pulumi.IDOutput)
 	svc, err := corev1.GetService(ctx, GatewayRelease, id, nil, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{gateway})})...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the ingress gateway Service: %w", err)
@@ -143,16 +173,27 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	return m, nil
 }
 
-// chartSource says where one chart comes from. The Release resource takes an OCI chart as a full
+// validationWebhook renders Istio's validation webhooks with the failure policy istiod gives them
+// once it runs. The charts start them at "Ignore" on a first install (Helm's .Release.IsUpgrade),
+// which is every render here: applying that again would undo istiod's "Fail". The charts' advice:
+// "Set to "Fail" to avoid the flip-flop, which is useful for server-side apply tools that do not
+// support .Release.IsUpgrade" (base.validationFailurePolicy in istiod's values.yaml). Istio
+// resources are created only once istiod runs (infra/app waits for it), so none meets the
+// webhook before it serves.
+func validationWebhook() pulumi.Map {
+	return pulumi.Map{"validationFailurePolicy": pulumi.String("Fail")}
+}
+
+// chartSource says where one chart comes from. The Chart resource takes an OCI chart as a full
 // oci:// reference with no repository (the provider hands it to Helm's registry client), and any
 // other chart as a name within a Helm repository.
-func chartSource(repository, chart string) helmv3.ReleaseArgs {
+func chartSource(repository, chart string) helmv4.ChartArgs {
 	if strings.HasPrefix(repository, "oci://") {
-		return helmv3.ReleaseArgs{Chart: pulumi.String(repository + "/" + chart)}
+		return helmv4.ChartArgs{Chart: pulumi.String(repository + "/" + chart)}
 	}
-	return helmv3.ReleaseArgs{
+	return helmv4.ChartArgs{
 		Chart:          pulumi.String(chart),
-		RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(repository)},
+		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(repository)},
 	}
 }
 

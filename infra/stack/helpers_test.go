@@ -37,7 +37,7 @@ const (
 var (
 	defaultRevision = mesh.Revision(config.DefaultIstioVersion)
 	istiodName      = "istiod-" + defaultRevision
-	istiodRef       = "kubernetes:helm.sh/v3:Release::" + istiodName
+	istiodRef       = "kubernetes:helm.sh/v4:Chart::" + istiodName
 )
 
 // output is a stack output as the engine would record it.
@@ -55,6 +55,12 @@ type run struct {
 // values, and resolves every stack output.
 func deploy(t *testing.T, values map[string]string) (*run, error) {
 	t.Helper()
+	return deployAfter(t, values, nil)
+}
+
+// deployAfter is deploy on a stack whose last update exported lastOutputs.
+func deployAfter(t *testing.T, values, lastOutputs map[string]string) (*run, error) {
+	t.Helper()
 	cfg := map[string]string{"ctmd:mongoConnectionString": mongoURI}
 	for k, v := range values {
 		cfg[k] = v
@@ -65,7 +71,7 @@ func deploy(t *testing.T, values map[string]string) (*run, error) {
 	}
 	r := &run{outputs: map[string]output{}}
 	var err error
-	r.Stack, err = mockstack.Run(t, mockstack.Config{Values: cfg, Secrets: secrets}, func(ctx *pulumi.Context) error {
+	r.Stack, err = mockstack.Run(t, mockstack.Config{Values: cfg, Secrets: secrets, LastOutputs: lastOutputs}, func(ctx *pulumi.Context) error {
 		outs, err := build(ctx)
 		if err != nil {
 			return err

@@ -111,8 +111,8 @@ func TestNamesFollowTheClusterName(t *testing.T) {
 // Off GKE there is no reserved address: the cloud picks the gateway's, read back from its Service.
 func TestExistingTargetGatewayHasNoReservedAddress(t *testing.T) {
 	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
-	values := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway").Inputs)["values"]
-	assertJSON(t, "gateway values", values, `{"labels": {"istio": "ingressgateway"}, "revision": "`+defaultRevision+`", "service": {"type": "LoadBalancer"}}`)
+	values := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", "istio-ingressgateway").Inputs)["values"]
+	assertJSON(t, "gateway values", values, gatewayValues(defaultRevision, `{"type": "LoadBalancer"}`, 2))
 	if s.outputs["ingressIp"].Value != "198.51.100.7" {
 		t.Errorf("ingressIp %v, want the Service's address", s.outputs["ingressIp"].Value)
 	}

@@ -123,9 +123,9 @@ func render(t *testing.T, s *mockstack.Stack) rendered {
 				Namespace: mockstack.Get(in, "metadata.namespace").(string),
 				Labels:    mockstack.Get(in, "spec.template.metadata.labels").(map[string]any),
 			})
-		case res.Type == "kubernetes:helm.sh/v3:Release" && in["chart"] == "istiod":
+		case res.Type == "kubernetes:helm.sh/v4:Chart" && in["chart"] == "istiod":
 			r.proxies.MeshConfig, _ = mockstack.Get(in, "values.meshConfig").(map[string]any)
-		case res.Type == "kubernetes:helm.sh/v3:Release" && in["name"] == mesh.GatewayRelease:
+		case res.Type == "kubernetes:helm.sh/v4:Chart" && in["name"] == mesh.GatewayRelease:
 			labels, _ := mockstack.Get(in, "values.labels").(map[string]any)
 			r.proxies.Gateway = workload{Name: mesh.GatewayRelease, Namespace: in["namespace"].(string), Labels: labels}
 		}

@@ -66,6 +66,8 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 			ChartRepository:       cfg.IstioChartRepository,
 			OutboundTrafficPolicy: cfg.OutboundTrafficPolicy,
 			LoadBalancerIP:        reservedIngressIP,
+			GatewayMinReplicas:    cfg.Operations.GatewayMinReplicas,
+			IstiodMinReplicas:     cfg.Operations.IstiodMinReplicas,
 		})
 		if err != nil {
 			return nil, err
@@ -108,6 +110,10 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	outputs["istioVersion"] = pulumi.String(istioVersion)
 	outputs["istioCanaryVersion"] = pulumi.String(cfg.IstioCanaryVersion)
 	outputs["istioRevision"] = pulumi.String(istioRevision)
+	if cfg.InstallIstio {
+		// How Istio is installed, for the next update to know (mesh.legacyReleases).
+		outputs[mesh.LayoutOutput] = pulumi.String(mesh.Layout)
+	}
 	outputs["namespace"] = a.Namespace
 	// What the gateway sends where: empty and 0 without a canary.
 	canaryWeight := 0

@@ -33,7 +33,8 @@ func TestGKECluster(t *testing.T) {
 		"privateClusterConfig": {"enablePrivateNodes": true, "enablePrivateEndpoint": false, "masterIpv4CidrBlock": "10.0.8.0/28"},
 		"masterAuthorizedNetworksConfig": {"cidrBlocks": [{"cidrBlock": "0.0.0.0/0", "displayName": "0.0.0.0/0"}]},
 		"loggingConfig": {"enableComponents": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
-		"monitoringConfig": {"enableComponents": ["SYSTEM_COMPONENTS"], "managedPrometheus": {"enabled": true}}
+		"monitoringConfig": {"enableComponents": ["SYSTEM_COMPONENTS"], "managedPrometheus": {"enabled": true}},
+		"maintenancePolicy": {"recurringWindow": {"startTime": "2025-01-03T23:00:00Z", "endTime": "2025-01-04T05:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=FR,SA"}}
 	}`)
 
 	pool := assertResource(t, s, "gcp:container/nodePool:NodePool", "ctmd-cluster-nodes", gkeComponent, "", `{
@@ -191,30 +192,28 @@ func TestIstioReleases(t *testing.T) {
 	}
 	release := func(name, chart, namespace, values string) string {
 		return `{"name": "` + name + `", "chart": "` + chart + `", "version": "1.28.3", "namespace": "` + namespace + `",
-			"repositoryOpts": {"repo": "https://blob.istio.io/istio-release/charts"},
-			"timeout": 600, "cleanupOnFail": true, "compat": "true", "values": ` + values + `}`
+			"repositoryOpts": {"repo": "https://blob.istio.io/istio-release/charts"}, "values": ` + values + `}`
 	}
-	base := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-base", mesh, k8sProvider,
-		release("istio-base", "base", "istio-system", `{"defaultRevision": "1-28-3"}`))
-	istiod := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istiod-1-28-3", mesh, k8sProvider,
-		release("istiod-1-28-3", "istiod", "istio-system", `{"revision": "1-28-3", "meshConfig": {"outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}}`))
+	base := assertResource(t, s, "kubernetes:helm.sh/v4:Chart", "istio-base", mesh, k8sProvider,
+		release("istio-base", "base", "istio-system", baseValues("1-28-3")))
+	istiod := assertResource(t, s, "kubernetes:helm.sh/v4:Chart", "istiod-1-28-3", mesh, k8sProvider,
+		release("istiod-1-28-3", "istiod", "istio-system", istiodValues("1-28-3", "ALLOW_ANY", 2)))
 	// On GKE the gateway's load balancer takes the stack's reserved address.
-	gateway := assertResource(t, s, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway", mesh, k8sProvider,
-		release("istio-ingressgateway", "gateway", "istio-ingress", `{"labels": {"istio": "ingressgateway"}, "revision": "1-28-3",
-			"service": {"type": "LoadBalancer", "loadBalancerIP": "`+mockstack.AddressFor("ctmd-cluster-ingress")+`"}}`))
+	gateway := assertResource(t, s, "kubernetes:helm.sh/v4:Chart", "istio-ingressgateway", mesh, k8sProvider,
+		release("istio-ingressgateway", "gateway", "istio-ingress", gatewayValues("1-28-3", `{"type": "LoadBalancer", "loadBalancerIP": "`+mockstack.AddressFor("ctmd-cluster-ingress")+`"}`, 2)))
 	assertDependsOn(t, base, "kubernetes:core/v1:Namespace::istio-system")
-	assertNotDependsOn(t, base, "kubernetes:helm.sh/v3:Release")
-	assertDependsOn(t, istiod, "kubernetes:helm.sh/v3:Release::istio-base")
-	assertDependsOn(t, gateway, "kubernetes:helm.sh/v3:Release::istiod-1-28-3", "kubernetes:core/v1:Namespace::istio-ingress", "gcp:compute/address:Address::ctmd-cluster-ingress")
-	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-28-3"}) {
-		t.Errorf("releases %v, want one control plane", got)
+	assertNotDependsOn(t, base, "kubernetes:helm.sh/v4:Chart")
+	assertDependsOn(t, istiod, "kubernetes:helm.sh/v4:Chart::istio-base")
+	assertDependsOn(t, gateway, "kubernetes:helm.sh/v4:Chart::istiod-1-28-3", "kubernetes:core/v1:Namespace::istio-ingress", "gcp:compute/address:Address::ctmd-cluster-ingress")
+	if got := s.OfType("kubernetes:helm.sh/v4:Chart"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-28-3"}) {
+		t.Errorf("charts %v, want one control plane", got)
 	}
 
 	svc := s.Find(t, "kubernetes:core/v1:Service", "istio-ingressgateway")
 	if !svc.Read || svc.ID != "istio-ingress/istio-ingressgateway" || svc.Provider != k8sProvider {
 		t.Errorf("gateway Service lookup: read=%v id=%q provider=%q", svc.Read, svc.ID, svc.Provider)
 	}
-	assertDependsOn(t, svc, "kubernetes:helm.sh/v3:Release::istio-ingressgateway")
+	assertDependsOn(t, svc, "kubernetes:helm.sh/v4:Chart::istio-ingressgateway")
 	for key, want := range map[string]string{"istioVersion": "1.28.3", "istioCanaryVersion": "", "istioRevision": "1-28-3"} {
 		if got := s.outputs[key].Value; got != want {
 			t.Errorf("output %s = %v, want %q", key, got, want)
@@ -232,18 +231,18 @@ func TestIstioReleases(t *testing.T) {
 // revision with the control plane in service; the gateway and the app move to the canary.
 func TestIstioCanaryUpgrade(t *testing.T) {
 	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:istioVersion": "1.29.2", "ctmd:istioCanaryVersion": "1.30.1"}))
-	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-29-2", "istiod-1-30-1"}) {
-		t.Fatalf("releases %v, want both control planes", got)
+	if got := s.OfType("kubernetes:helm.sh/v4:Chart"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-29-2", "istiod-1-30-1"}) {
+		t.Fatalf("charts %v, want both control planes", got)
 	}
 	release := func(name string) map[string]any {
-		return mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v3:Release", name).Inputs)
+		return mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", name).Inputs)
 	}
 	for name, want := range map[string]struct{ version, values string }{
-		"istio-base":    {"1.30.1", `{"defaultRevision": "1-29-2"}`},
-		"istiod-1-29-2": {"1.29.2", `{"revision": "1-29-2", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
-		"istiod-1-30-1": {"1.30.1", `{"revision": "1-30-1", "meshConfig": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}`},
-		"istio-ingressgateway": {"1.30.1", `{"labels": {"istio": "ingressgateway"}, "revision": "1-30-1",
-			"service": {"type": "LoadBalancer", "loadBalancerIP": "` + mockstack.AddressFor("ctmd-cluster-ingress") + `"}}`},
+		"istio-base":    {"1.30.1", baseValues("1-29-2")},
+		"istiod-1-29-2": {"1.29.2", istiodValues("1-29-2", "REGISTRY_ONLY", 2)},
+		"istiod-1-30-1": {"1.30.1", istiodValues("1-30-1", "REGISTRY_ONLY", 2)},
+		"istio-ingressgateway": {"1.30.1", gatewayValues("1-30-1",
+			`{"type": "LoadBalancer", "loadBalancerIP": "`+mockstack.AddressFor("ctmd-cluster-ingress")+`"}`, 2)},
 	} {
 		r := release(name)
 		if r["version"] != want.version {
@@ -251,8 +250,8 @@ func TestIstioCanaryUpgrade(t *testing.T) {
 		}
 		assertJSON(t, name+" values", r["values"], want.values)
 	}
-	canary := "kubernetes:helm.sh/v3:Release::istiod-1-30-1"
-	assertDependsOn(t, s.Find(t, "kubernetes:helm.sh/v3:Release", "istio-ingressgateway"), canary)
+	canary := "kubernetes:helm.sh/v4:Chart::istiod-1-30-1"
+	assertDependsOn(t, s.Find(t, "kubernetes:helm.sh/v4:Chart", "istio-ingressgateway"), canary)
 	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), canary)
 	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
 	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-30-1"}`)
@@ -287,7 +286,7 @@ func TestIstioChartRepository(t *testing.T) {
 	for _, tt := range tests {
 		s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:istioChartRepository": tt.repository}))
 		for release, chart := range tt.chart {
-			inputs := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v3:Release", release).Inputs)
+			inputs := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", release).Inputs)
 			if got := mockstack.Get(inputs, "chart"); got != chart {
 				t.Errorf("%s: release %s chart %v, want %s", tt.repository, release, got, chart)
 			}
@@ -441,6 +440,7 @@ func TestGKEOutputs(t *testing.T) {
 		"istioVersion": {"Value": "`+config.DefaultIstioVersion+`", "Secret": false},
 		"istioCanaryVersion": {"Value": "", "Secret": false},
 		"istioRevision": {"Value": "`+defaultRevision+`", "Secret": false},
+		"istioLayout": {"Value": "charts", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false},
 		"canaryImage": {"Value": "", "Secret": false},
 		"canaryWeight": {"Value": 0, "Secret": false},
@@ -530,10 +530,10 @@ func TestExistingTargetWithKubeconfigSecret(t *testing.T) {
 // installIstio on an existing cluster installs the same releases through that cluster's provider.
 func TestExistingTargetInstallsIstio(t *testing.T) {
 	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
-	if got := s.OfType("kubernetes:helm.sh/v3:Release"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", istiodName}) {
+	if got := s.OfType("kubernetes:helm.sh/v4:Chart"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", istiodName}) {
 		t.Fatalf("releases %v", got)
 	}
-	if p := s.Find(t, "kubernetes:helm.sh/v3:Release", istiodName).Provider; p != "pulumi:providers:kubernetes::existing" {
+	if p := s.Find(t, "kubernetes:helm.sh/v4:Chart", istiodName).Provider; p != "pulumi:providers:kubernetes::existing" {
 		t.Errorf("istiod provider %q", p)
 	}
 	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), istiodRef)

@@ -24,6 +24,7 @@ const (
 // TestCanaryReleases runs the README's release flows with `pulumi config` and `pulumi up` only:
 // start a canary, promote it, start a second one and roll it back.
 func TestCanaryReleases(t *testing.T) {
+	mainCluster.hold(t)
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}

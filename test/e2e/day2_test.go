@@ -30,6 +30,7 @@ const newImage = "registry.example.test/ctmd/marketdata:e2e-2"
 // subresource owns .spec.replicas, and `pulumi up` must still roll out a new image, keep the
 // scaled count, and leave nothing to change afterwards.
 func TestDayTwo(t *testing.T) {
+	mainCluster.hold(t)
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}

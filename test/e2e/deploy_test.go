@@ -44,6 +44,7 @@ const (
 // every object against DESIGN.md section 3, checks that a second run changes nothing and that the
 // connection string never reaches state or output in plain text, and destroys it all.
 func TestDeployVerifyDestroy(t *testing.T) {
+	mainCluster.hold(t)
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
@@ -210,6 +211,7 @@ func TestDeployVerifyDestroy(t *testing.T) {
 // TestMissingSecretFailsPreview: without the connection string the program must stop at preview
 // with a message that names the key and the command that sets it.
 func TestMissingSecretFailsPreview(t *testing.T) {
+	t.Parallel() // a preview only: no cluster is touched
 	s := newStack(t, "e2e-missing-secret", auto.ConfigMap{
 		"ctmd:target":       {Value: "existing"},
 		"ctmd:installIstio": {Value: "false"},

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,12 +30,12 @@ import (
 	"github.com/cryptotracker/ctmd/infra/mesh"
 )
 
-type helmRelease struct{ name, namespace string }
+type istioChart struct{ name, namespace string }
 
-// istioReleases are the Helm releases ctmd installs without an upgrade under way, in the order it
-// must install them.
-func istioReleases() []helmRelease {
-	return []helmRelease{
+// istioCharts are the charts ctmd applies without an upgrade under way, in the order it must apply
+// them; each chart's name is the release name its templates see.
+func istioCharts() []istioChart {
+	return []istioChart{
 		{"istio-base", "istio-system"},
 		{"istiod-" + mesh.Revision(env.istioVersion), "istio-system"},
 		{mesh.GatewayRelease, "istio-ingress"},
@@ -49,6 +50,7 @@ const loadBalancerIP = "192.0.2.10"
 // and identities the charts really render, the mesh config istiod receives, the load balancer the
 // outputs come from, Helm-managed objects across a second up, and the uninstall).
 func TestIstioFromRealCharts(t *testing.T) {
+	mainCluster.hold(t)
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
@@ -79,18 +81,24 @@ func TestIstioFromRealCharts(t *testing.T) {
 		t.Fatalf("up: %v", err)
 	}
 
-	t.Run("releases deployed in order", func(t *testing.T) {
+	t.Run("charts applied in order", func(t *testing.T) {
 		order.check(t)
-		for _, r := range istioReleases() {
-			// Helm's own record of the release: the Secret its storage driver writes.
-			list, err := k.kube.CoreV1().Secrets(r.namespace).List(ctx, metav1.ListOptions{
-				LabelSelector: "owner=helm,name=" + r.name,
+		for _, c := range istioCharts() {
+			// The chart's objects carry its release name; none is a Helm release (no record of
+			// Helm's storage driver), so no half-installed release can block a later update.
+			objects, err := k.kube.CoreV1().ServiceAccounts(c.namespace).List(ctx, metav1.ListOptions{
+				LabelSelector: "app.kubernetes.io/instance=" + c.name,
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(list.Items) != 1 || list.Items[0].Labels["status"] != "deployed" || list.Items[0].Labels["version"] != "1" {
-				t.Errorf("release %s/%s: Helm records %v, want one revision, deployed", r.namespace, r.name, helmRecords(list.Items))
+			records, err := k.kube.CoreV1().Secrets(c.namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objects.Items) == 0 || len(records.Items) > 0 {
+				t.Errorf("chart %s/%s: %d service accounts of it, %d Helm release records in its namespace; want some, and none",
+					c.namespace, c.name, len(objects.Items), len(records.Items))
 			}
 		}
 	})
@@ -102,8 +110,8 @@ func TestIstioFromRealCharts(t *testing.T) {
 				t.Errorf("CRD %s: %v", name, err)
 				continue
 			}
-			if got := crd.GetAnnotations()["meta.helm.sh/release-name"]; got != "istio-base" {
-				t.Errorf("CRD %s belongs to release %q, want istio-base", name, got)
+			if got := crd.GetLabels()["app.kubernetes.io/instance"]; got != "istio-base" {
+				t.Errorf("CRD %s belongs to chart %q, want istio-base", name, got)
 			}
 		}
 	})
@@ -157,7 +165,7 @@ func TestIstioFromRealCharts(t *testing.T) {
 	})
 
 	// Everything the charts made outside the namespaces, so that destroy can be held to it.
-	made := helmClusterObjects(t, k)
+	made := chartClusterObjects(t, k)
 	if len(made) == 0 {
 		t.Fatal("found no cluster-scoped objects of the Istio releases: the destroy check would prove nothing")
 	}
@@ -171,7 +179,7 @@ func TestIstioFromRealCharts(t *testing.T) {
 			return gone(err)
 		})
 	}
-	if left := helmClusterObjects(t, k); len(left) > 0 {
+	if left := chartClusterObjects(t, k); len(left) > 0 {
 		t.Errorf("after destroy the releases left %v", left)
 	}
 	if state := s.cli(t, "stack", "export"); strings.Contains(state, "kubernetes:") {
@@ -232,9 +240,10 @@ func checkGatewayIdentity(t *testing.T, k clients) {
 	}
 }
 
-// releaseOrder records, from the engine's events, when each Istio release started and finished.
+// releaseOrder records, from the engine's events, when each object of each Istio chart started
+// and finished (an object finishes once applied and, for a workload, ready).
 type releaseOrder struct {
-	events []string // "start istiod", "done istio-base", ...
+	events []string // "start istiod-1-31-1", "done istio-base", ... one per chart object
 	done   chan struct{}
 }
 
@@ -245,10 +254,10 @@ func (o *releaseOrder) collect() chan events.EngineEvent {
 		defer close(o.done)
 		for ev := range ch {
 			switch {
-			case ev.ResourcePreEvent != nil && ev.ResourcePreEvent.Metadata.Type == "kubernetes:helm.sh/v3:Release":
-				o.events = append(o.events, "start "+urnName(ev.ResourcePreEvent.Metadata.URN))
-			case ev.ResOutputsEvent != nil && ev.ResOutputsEvent.Metadata.Type == "kubernetes:helm.sh/v3:Release":
-				o.events = append(o.events, "done "+urnName(ev.ResOutputsEvent.Metadata.URN))
+			case ev.ResourcePreEvent != nil && inChart(ev.ResourcePreEvent.Metadata.URN):
+				o.events = append(o.events, "start "+chartOf(ev.ResourcePreEvent.Metadata.URN))
+			case ev.ResOutputsEvent != nil && inChart(ev.ResOutputsEvent.Metadata.URN):
+				o.events = append(o.events, "done "+chartOf(ev.ResOutputsEvent.Metadata.URN))
 			}
 		}
 	}()
@@ -257,31 +266,44 @@ func (o *releaseOrder) collect() chan events.EngineEvent {
 
 func (o *releaseOrder) wait() { <-o.done }
 
-// check: each release starts only after the one before it has finished.
+// inChart: the URN is of an object a chart rendered (its parent's type is the chart's).
+func inChart(urn string) bool { return strings.Contains(urn, "$"+chartType+"$") }
+
+// chartOf is the chart an object belongs to: the provider names it <chart>:<namespace>/<name>.
+func chartOf(urn string) string { name, _, _ := strings.Cut(urnName(urn), ":"); return name }
+
+// check: no object of a chart starts before every object of the chart before it has finished.
 func (o *releaseOrder) check(t *testing.T) {
 	t.Helper()
-	var want []string
-	for _, r := range istioReleases() {
-		want = append(want, "start "+r.name, "done "+r.name)
-	}
-	if !slices.Equal(o.events, want) {
-		t.Errorf("release events %v, want %v", o.events, want)
+	charts := istioCharts()
+	for i := 1; i < len(charts); i++ {
+		prev, next := charts[i-1].name, charts[i].name
+		lastDone := slices.Index(o.events, "done "+prev)
+		for j, ev := range o.events {
+			if ev == "done "+prev {
+				lastDone = j
+			}
+		}
+		firstStart := slices.Index(o.events, "start "+next)
+		if lastDone < 0 || firstStart < 0 || firstStart < lastDone {
+			t.Errorf("%s's objects must all finish before %s's start: events %v", prev, next, o.events)
+		}
 	}
 }
+
+// chartType is the Pulumi type of the Istio charts (mesh.New); legacyReleaseType that of the Helm
+// releases stacks held before.
+const (
+	chartType         = "kubernetes:helm.sh/v4:Chart"
+	legacyReleaseType = "kubernetes:helm.sh/v3:Release"
+)
 
 func urnName(urn string) string { return urn[strings.LastIndex(urn, "::")+2:] }
 
-func helmRecords(secrets []corev1.Secret) []string {
-	var out []string
-	for _, s := range secrets {
-		out = append(out, s.Name+" "+s.Labels["status"])
-	}
-	return out
-}
-
-// helmClusterObjects lists the cluster-scoped objects that belong to ctmd's Istio releases, CRDs
-// excepted (the base chart keeps those on uninstall, by design).
-func helmClusterObjects(t *testing.T, k clients) []string {
+// chartClusterObjects lists the cluster-scoped objects that belong to ctmd's Istio charts, CRDs
+// excepted (the base chart keeps those, by design): by the chart's instance label, or by Helm's
+// annotation for what a Helm release of a stack made before the charts installed.
+func chartClusterObjects(t *testing.T, k clients) []string {
 	t.Helper()
 	var found []string
 	for _, gvr := range []schema.GroupVersionResource{
@@ -295,8 +317,8 @@ func helmClusterObjects(t *testing.T, k clients) []string {
 			t.Fatal(err)
 		}
 		for _, item := range list.Items {
-			release := item.GetAnnotations()["meta.helm.sh/release-name"]
-			// Every release of ctmd's: control planes of any revision, and the pre-revision istiod.
+			release := cmp.Or(item.GetLabels()["app.kubernetes.io/instance"], item.GetAnnotations()["meta.helm.sh/release-name"])
+			// Every chart of ctmd's: control planes of any revision, and the pre-revision istiod.
 			if release == "istio-base" || release == "istiod" || strings.HasPrefix(release, "istiod-") || release == mesh.GatewayRelease {
 				found = append(found, gvr.Resource+"/"+item.GetName())
 			}
@@ -309,9 +331,9 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 
 var crdsOnce sync.Once
 
-// ensureIstioCRDs gives a cluster without an Istio release the kinds a cluster with its own Istio
-// has: the base chart's CRDs, from the served module, marked as the istio-base release's (Helm's
-// ownership labels), so a later run that installs Istio adopts them instead of refusing them.
+// ensureIstioCRDs gives a cluster without Istio the kinds a cluster with its own Istio has: the
+// base chart's CRDs, from the served module. A later run that installs Istio applies the base
+// chart's over them.
 func ensureIstioCRDs(t *testing.T) {
 	t.Helper()
 	var err error
@@ -335,8 +357,6 @@ func applyIstioCRDs(ctx context.Context, k clients) error {
 		if obj.GetKind() != "CustomResourceDefinition" {
 			continue
 		}
-		obj.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "Helm"})
-		obj.SetAnnotations(map[string]string{"meta.helm.sh/release-name": "istio-base", "meta.helm.sh/release-namespace": "istio-system"})
 		if _, err := k.dyn.Resource(crdGVR).Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create %s: %w", obj.GetName(), err)
 		}

@@ -34,7 +34,12 @@ type clients struct {
 
 func newClients(t *testing.T) clients {
 	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.kubeconfig)
+	return clientsOf(t, mainCluster)
+}
+
+func clientsOf(t *testing.T, c *localCluster) clients {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig())
 	if err != nil {
 		t.Fatalf("load kubeconfig: %v", err)
 	}

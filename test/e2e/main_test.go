@@ -8,6 +8,7 @@
 // Environment:
 //
 //	KUBECONFIG                   the local cluster's kubeconfig (hack/cluster.sh up)
+//	CTMD_E2E_OPS_KUBECONFIG      a second local cluster's, for the operations tests (cluster_test.go)
 //	PATH                         starts with the tools directories: pulumi is taken from there
 //	CTMD_E2E_KUBERNETES_PLUGIN   the pulumi-resource-kubernetes binary built by hack/tools.sh
 //	PULUMI_KUBERNETES_VERSION    its version (versions.env)
@@ -28,7 +29,7 @@ import (
 // env holds the settings make e2e passes in; TestMain refuses to run without them rather than
 // skipping, because a silently skipped e2e suite looks exactly like a passing one.
 var env struct {
-	kubeconfig, plugin, pluginVersion string
+	kubeconfig, opsKubeconfig, plugin, pluginVersion string
 	// Istio's charts: where they are served, where they come from, the labels they are served as.
 	chartRepo, istioModuleDir, chartsModuleVersion, istioVersion, istioNextVersion string
 }
@@ -51,6 +52,7 @@ func setup() error {
 		return v
 	}
 	env.kubeconfig = get("KUBECONFIG")
+	env.opsKubeconfig = get("CTMD_E2E_OPS_KUBECONFIG")
 	env.plugin = get("CTMD_E2E_KUBERNETES_PLUGIN")
 	env.pluginVersion = get("PULUMI_KUBERNETES_VERSION")
 	env.chartRepo = get("CTMD_CHART_REPO")

@@ -28,7 +28,7 @@ import (
 // infra/main.go hands to pulumi.Run): it is compiled into the test binary with the ordinary build
 // cache instead of by a language host in a cache of its own (minutes cold), and no host binary has
 // to be found by the CLI.
-func newStack(t *testing.T, name string, cfg auto.ConfigMap) *testStack {
+func newStack(t *testing.T, name string, cfg auto.ConfigMap, opts ...auto.LocalWorkspaceOption) *testStack {
 	t.Helper()
 	dir := t.TempDir()
 	home, work, backend := filepath.Join(dir, "pulumi-home"), filepath.Join(dir, "project"), filepath.Join(dir, "state")
@@ -59,12 +59,12 @@ func newStack(t *testing.T, name string, cfg auto.ConfigMap) *testStack {
 		ensureIstioCRDs(t)
 	}
 
-	s, err := auto.UpsertStackInlineSource(t.Context(), name, "ctmd", stack.Deploy,
+	s, err := auto.UpsertStackInlineSource(t.Context(), name, "ctmd", stack.Deploy, append([]auto.LocalWorkspaceOption{
 		auto.WorkDir(work),
 		auto.PulumiHome(home),
 		auto.SecretsProvider("passphrase"),
 		auto.EnvVars(map[string]string{"PULUMI_BACKEND_URL": "file://" + backend}),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatalf("create stack %s: %v", name, err)
 	}

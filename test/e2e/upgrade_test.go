@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	kmetav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/cryptotracker/ctmd/infra/app"
 	"github.com/cryptotracker/ctmd/infra/cluster"
@@ -33,6 +35,7 @@ import (
 // env.istioNextVersion: one chart commit, two labels, so this proves ctmd's choreography, not a
 // real version change): start a canary, roll it back, start it again and finish it.
 func TestIstioRevisionUpgrade(t *testing.T) {
+	mainCluster.hold(t)
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
@@ -159,58 +162,100 @@ func checkRevisions(t *testing.T, k clients, versions []string, defaultVersion, 
 	analyzeMesh(t, "revision move to "+workloadVersion, onRevision(rev))
 }
 
-// TestIstioLayoutMigration: a stack made before control planes had revisions (one release istiod,
-// namespace istio-injection=enabled) moves to the revision layout with a plain up, and the new
-// control plane is running before the old one is removed.
+// TestIstioLayoutMigration: stacks made before ctmd rendered Istio's charts itself hold Helm
+// releases, in one of two layouts: control planes by revision (istio-base, istiod-<revision>,
+// istio-ingressgateway), or, before that, one release istiod and the namespace label
+// istio-injection=enabled. Each moves to the current layout with a plain up: the charts take the
+// releases' objects over in place (a deleted release would run helm uninstall and remove them),
+// the pre-revision control plane is removed only once the new one runs, and the next up drops
+// the old releases from the state.
 func TestIstioLayoutMigration(t *testing.T) {
-	ctx := t.Context()
-	k := newClients(t)
-	out := &transcript{}
-	s := newStack(t, "e2e-migrate", auto.ConfigMap{
-		"ctmd:target":                {Value: "existing"},
-		"ctmd:istioChartRepository":  {Value: env.chartRepo},
-		"ctmd:image":                 {Value: image},
-		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
-	})
-	t.Cleanup(func() { _, _ = s.Destroy(context.Background(), optdestroy.ProgressStreams(out)) })
+	mainCluster.hold(t)
+	rev := mesh.Revision(config.DefaultIstioVersion)
+	for _, tt := range []struct {
+		name      string
+		revisions bool
+		// deleted is the release the move uninstalls, after the chart that replaces it.
+		deleted string
+	}{
+		{"Helm releases by revision", true, ""},
+		{"Helm releases before revisions", false, "istiod"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			k := newClients(t)
+			out := &transcript{}
+			s := newStack(t, "e2e-migrate", auto.ConfigMap{
+				"ctmd:target":                {Value: "existing"},
+				"ctmd:istioChartRepository":  {Value: env.chartRepo},
+				"ctmd:image":                 {Value: image},
+				"ctmd:mongoConnectionString": {Value: connection, Secret: true},
+			})
+			t.Cleanup(func() { destroy(t, k, s, out) })
 
-	s.Workspace().SetProgram(legacyLayout)
-	if _, err := s.Up(ctx, optup.ProgressStreams(out), optup.ErrorProgressStreams(out)); err != nil {
-		t.Fatalf("up with the pre-revision layout: %v", err)
-	}
-	if _, err := k.kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", kmetav1.GetOptions{}); err != nil {
-		t.Fatalf("the pre-revision layout has no istiod Deployment: %v", err)
-	}
-	before := readyReplicaSets(t, k)
-
-	s.Workspace().SetProgram(stack.Deploy)
-	steps := make(chan events.EngineEvent)
-	var order []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range steps {
-			switch {
-			case ev.ResOutputsEvent != nil && ev.ResOutputsEvent.Metadata.Type == "kubernetes:helm.sh/v3:Release":
-				order = append(order, string(ev.ResOutputsEvent.Metadata.Op)+" "+urnName(ev.ResOutputsEvent.Metadata.URN))
+			s.Workspace().SetProgram(legacyLayout(tt.revisions))
+			helmOwnIstioCRDs(t, k)
+			if _, err := s.Up(ctx, optup.ProgressStreams(out), optup.ErrorProgressStreams(out)); err != nil {
+				t.Fatalf("up with the Helm releases: %v", err)
 			}
-		}
-	}()
-	_, err := s.Up(ctx, optup.EventStreams(steps), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
-	<-done
-	if err != nil {
-		t.Fatalf("up with the revision layout: %v", err)
+			before := readyReplicaSets(t, k)
+			kept := uids(t, k)
+
+			s.Workspace().SetProgram(stack.Deploy)
+			steps := make(chan events.EngineEvent)
+			var order []string
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for ev := range steps {
+					// A release's steps, and each object a chart applied (a chart has no step of
+					// its own that ends when its objects are ready).
+					switch res := ev.ResOutputsEvent; {
+					case res == nil:
+					case res.Metadata.Type == legacyReleaseType:
+						order = append(order, string(res.Metadata.Op)+" "+urnName(res.Metadata.URN))
+					case inChart(res.Metadata.URN):
+						order = append(order, "applied "+chartOf(res.Metadata.URN))
+					}
+				}
+			}()
+			_, err := s.Up(ctx, optup.EventStreams(steps), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
+			<-done
+			if err != nil {
+				t.Fatalf("up with the charts: %v", err)
+			}
+			for _, step := range order {
+				if strings.HasPrefix(step, string(apitype.OpDelete)+" ") && step != string(apitype.OpDelete)+" "+tt.deleted {
+					t.Errorf("release steps %v: %s uninstalls a release a chart took over", order, step)
+				}
+			}
+			if tt.deleted != "" {
+				running := slices.Index(order, "applied istiod-"+rev)
+				for i, step := range order {
+					if step == "applied istiod-"+rev {
+						running = i
+					}
+				}
+				deleted := slices.Index(order, string(apitype.OpDelete)+" "+tt.deleted)
+				if running < 0 || deleted < 0 || running > deleted {
+					t.Errorf("release steps %v: want the new control plane created before the old one is deleted", order)
+				}
+				if after := readyReplicaSets(t, k); slices.Equal(before, after) {
+					t.Errorf("marketdata still runs ReplicaSets %v: its pods keep the old control plane's sidecars", after)
+				}
+			}
+			if after := uids(t, k); !maps.Equal(kept, after) {
+				t.Errorf("objects recreated by the move to charts: before %v, after %v", kept, after)
+			}
+			checkRevisions(t, k, []string{config.DefaultIstioVersion}, config.DefaultIstioVersion, config.DefaultIstioVersion)
+			// The next up lets go of the releases' records in the state; then nothing changes.
+			mustUp(t, s, out)
+			if state := s.cli(t, "stack", "export"); strings.Contains(state, legacyReleaseType) {
+				t.Errorf("the state still holds %s resources after the second up", legacyReleaseType)
+			}
+			s.assertNoOp(t, out)
+		})
 	}
-	created := slices.Index(order, string(apitype.OpCreate)+" istiod-"+mesh.Revision(config.DefaultIstioVersion))
-	deleted := slices.Index(order, string(apitype.OpDelete)+" istiod")
-	if created < 0 || deleted < 0 || created > deleted {
-		t.Errorf("release steps %v: want the new control plane created before the old one is deleted", order)
-	}
-	checkRevisions(t, k, []string{config.DefaultIstioVersion}, config.DefaultIstioVersion, config.DefaultIstioVersion)
-	if after := readyReplicaSets(t, k); slices.Equal(before, after) {
-		t.Errorf("marketdata still runs ReplicaSets %v: its pods keep the old control plane's sidecars", after)
-	}
-	s.assertNoOp(t, out)
 }
 
 func readyReplicaSets(t *testing.T, k clients) []string {
@@ -229,58 +274,118 @@ func readyReplicaSets(t *testing.T, k clients) []string {
 	return names
 }
 
-// legacyLayout is the program as it was before control planes had revisions, frozen here with the
-// same component and resource names (so the same URNs) as a stack made then: base with the
-// "default" revision, one release istiod, the gateway, and the app injected by istio-injection.
-func legacyLayout(ctx *pulumi.Context) error {
-	cfg, err := config.Load(ctx)
-	if err != nil {
-		return err
-	}
-	target, err := cluster.Existing(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	m := &struct{ pulumi.ResourceState }{}
-	if err := ctx.RegisterComponentResource("ctmd:mesh:Istio", "istio", m); err != nil {
-		return err
-	}
-	opts := []pulumi.ResourceOption{pulumi.Parent(m), pulumi.Provider(target.Provider)}
-	namespaces := map[string]pulumi.StringOutput{}
-	for _, name := range []string{"istio-system", "istio-ingress"} {
-		ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name)}}, opts...)
+// legacyLayout is the program as it was before the charts, frozen here with the same component
+// and resource names (so the same URNs) and the same Istio outputs as a stack made then: Helm
+// releases istio-base, the control plane and istio-ingressgateway. With revisions (the layout ctmd
+// had last) the control plane is istiod-<revision> and the app's namespace picks it by label;
+// without, it is one release istiod and the namespace has istio-injection=enabled.
+func legacyLayout(revisions bool) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		cfg, err := config.Load(ctx)
 		if err != nil {
 			return err
 		}
-		namespaces[name] = ns.Metadata.Name().Elem()
+		target, err := cluster.Existing(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		m := &struct{ pulumi.ResourceState }{}
+		if err := ctx.RegisterComponentResource("ctmd:mesh:Istio", "istio", m); err != nil {
+			return err
+		}
+		opts := []pulumi.ResourceOption{pulumi.Parent(m), pulumi.Provider(target.Provider)}
+		namespaces := map[string]pulumi.StringOutput{}
+		for _, name := range []string{"istio-system", "istio-ingress"} {
+			ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name)}}, opts...)
+			if err != nil {
+				return err
+			}
+			namespaces[name] = ns.Metadata.Name().Elem()
+		}
+		release := func(name, chart, namespace string, values pulumi.Map, after ...pulumi.Resource) (*helmv3.Release, error) {
+			return helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
+				Name: pulumi.String(name), Chart: pulumi.String(chart), Version: pulumi.String(cfg.IstioVersion),
+				Namespace: namespaces[namespace], RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(cfg.IstioChartRepository)},
+				Values: values, Timeout: pulumi.Int(600), CleanupOnFail: pulumi.Bool(true),
+			}, append(opts, pulumi.DependsOn(after))...)
+		}
+		revision, istiodName, defaultRevision := "", "istiod", "default"
+		if revisions {
+			revision = mesh.Revision(cfg.IstioVersion)
+			istiodName, defaultRevision = "istiod-"+revision, revision
+			ctx.Export("istioRevision", pulumi.String(revision))
+		}
+		ctx.Export("istioVersion", pulumi.String(cfg.IstioVersion))
+		base, err := release("istio-base", "base", "istio-system", pulumi.Map{"defaultRevision": pulumi.String(defaultRevision)})
+		if err != nil {
+			return err
+		}
+		istiod, err := release(istiodName, "istiod", "istio-system", pulumi.Map{
+			"revision":   pulumi.String(revision),
+			"meshConfig": pulumi.Map{"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(cfg.OutboundTrafficPolicy)}},
+		}, base)
+		if err != nil {
+			return err
+		}
+		if _, err := release(mesh.GatewayRelease, "gateway", "istio-ingress", pulumi.Map{
+			"labels":   pulumi.Map{"istio": pulumi.String("ingressgateway")},
+			"service":  pulumi.Map{"type": pulumi.String("LoadBalancer")},
+			"revision": pulumi.String(revision),
+		}, istiod); err != nil {
+			return err
+		}
+		_, err = app.New(ctx, "marketdata", app.Args{
+			Provider: target.Provider, Image: cfg.Image, Replicas: cfg.Replicas,
+			MongoConnectionString: cfg.MongoConnectionString, MongoHosts: cfg.MongoHosts,
+			IngressPrincipals: cfg.IngressPrincipals, Mesh: []pulumi.Resource{istiod}, IstioRevision: revision,
+		})
+		return err
 	}
-	release := func(name, chart, namespace string, values pulumi.Map, after ...pulumi.Resource) (*helmv3.Release, error) {
-		return helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
-			Name: pulumi.String(name), Chart: pulumi.String(chart), Version: pulumi.String(cfg.IstioVersion),
-			Namespace: namespaces[namespace], RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(cfg.IstioChartRepository)},
-			Values: values, Timeout: pulumi.Int(600), CleanupOnFail: pulumi.Bool(true),
-		}, append(opts, pulumi.DependsOn(after))...)
+}
+
+// uids identifies the objects the move from Helm releases to charts must keep in place: the CRDs
+// (deleting one deletes every Istio resource of its kind) and the gateway's Deployment and Service
+// (the public address).
+func uids(t *testing.T, k clients) map[string]string {
+	t.Helper()
+	ctx := t.Context()
+	ids := map[string]string{}
+	for _, gvr := range meshGVRs {
+		crd, err := k.dyn.Resource(crdGVR).Get(ctx, gvr.Resource+"."+gvr.Group, kmetav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids["crd "+crd.GetName()] = string(crd.GetUID())
 	}
-	base, err := release("istio-base", "base", "istio-system", pulumi.Map{"defaultRevision": pulumi.String("default")})
+	dep, err := k.kube.AppsV1().Deployments("istio-ingress").Get(ctx, mesh.GatewayRelease, kmetav1.GetOptions{})
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	istiod, err := release("istiod", "istiod", "istio-system", pulumi.Map{
-		"meshConfig": pulumi.Map{"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(cfg.OutboundTrafficPolicy)}},
-	}, base)
+	svc, err := k.kube.CoreV1().Services("istio-ingress").Get(ctx, mesh.GatewayRelease, kmetav1.GetOptions{})
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	if _, err := release(mesh.GatewayRelease, "gateway", "istio-ingress", pulumi.Map{
-		"labels":  pulumi.Map{"istio": pulumi.String("ingressgateway")},
-		"service": pulumi.Map{"type": pulumi.String("LoadBalancer")},
-	}, istiod); err != nil {
-		return err
+	ids["gateway deployment"], ids["gateway service"] = string(dep.UID), string(svc.UID)
+	return ids
+}
+
+// helmOwnIstioCRDs marks the Istio CRDs an earlier test left (the base chart keeps them) as the
+// istio-base release's, as they were in every cluster where that release ran: otherwise Helm
+// refuses to install the old layout's release over them.
+func helmOwnIstioCRDs(t *testing.T, k clients) {
+	t.Helper()
+	list, err := k.dyn.Resource(crdGVR).List(t.Context(), kmetav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err = app.New(ctx, "marketdata", app.Args{
-		Provider: target.Provider, Image: cfg.Image, Replicas: cfg.Replicas,
-		MongoConnectionString: cfg.MongoConnectionString, MongoHosts: cfg.MongoHosts,
-		IngressPrincipals: cfg.IngressPrincipals, Mesh: []pulumi.Resource{istiod},
-	})
-	return err
+	patch := []byte(`{"metadata":{"labels":{"app.kubernetes.io/managed-by":"Helm"},` +
+		`"annotations":{"meta.helm.sh/release-name":"istio-base","meta.helm.sh/release-namespace":"istio-system"}}}`)
+	for _, crd := range list.Items {
+		if !strings.HasSuffix(crd.GetName(), ".istio.io") {
+			continue
+		}
+		if _, err := k.dyn.Resource(crdGVR).Patch(t.Context(), crd.GetName(), types.MergePatchType, patch, kmetav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

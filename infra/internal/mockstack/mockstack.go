@@ -35,6 +35,8 @@ type Stack struct {
 	mu        sync.Mutex
 	Resources []Resource
 	Invokes   []string
+	// lastOutputs answers stack references (the stack's own outputs of its last update).
+	lastOutputs map[string]string
 }
 
 // Config is stack configuration: full keys ("ctmd:replicas") to values; Secrets lists the keys
@@ -42,6 +44,9 @@ type Stack struct {
 type Config struct {
 	Values  map[string]string
 	Secrets []string
+	// LastOutputs are the outputs a stack reference reads: the last update's, for a program
+	// that reads its own stack.
+	LastOutputs map[string]string
 }
 
 // Run executes program under mocks with cfg passed the way the engine passes it, through
@@ -58,7 +63,7 @@ func Run(t *testing.T, cfg Config, program pulumi.RunFunc) (*Stack, error) {
 	}
 	t.Setenv(pulumi.EnvConfig, string(values))
 	t.Setenv(pulumi.EnvConfigSecretKeys, string(secrets))
-	s := &Stack{}
+	s := &Stack{lastOutputs: cfg.LastOutputs}
 	err = pulumi.RunErr(program, pulumi.WithMocks("ctmd", "test", s))
 	return s, err
 }
@@ -137,12 +142,16 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			str("project"), str("region"), str("name")))
 	case "gcp:artifactregistry/repository:Repository":
 		state["name"] = resource.NewProperty(str("repositoryId"))
-	case "kubernetes:helm.sh/v3:Release":
-		state["status"] = resource.NewProperty(resource.PropertyMap{
-			"name":      resource.NewProperty(str("name")),
-			"namespace": resource.NewProperty(str("namespace")),
-			"status":    resource.NewProperty("deployed"),
-		})
+	case "pulumi:pulumi:StackReference":
+		outputs := resource.PropertyMap{}
+		for k, v := range s.lastOutputs {
+			outputs[resource.PropertyKey(k)] = resource.NewProperty(v)
+		}
+		state["outputs"] = resource.NewProperty(outputs)
+		state["secretOutputNames"] = resource.NewProperty([]resource.PropertyValue{})
+	case "kubernetes:helm.sh/v4:Chart":
+		// The provider renders the chart and registers its objects; the mocks have none.
+		state["resources"] = resource.NewProperty([]resource.PropertyValue{})
 	case "kubernetes:core/v1:Service":
 		if r.Read {
 			state["status"] = resource.NewProperty(resource.PropertyMap{

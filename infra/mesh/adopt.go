@@ -1,0 +1,101 @@
+package mesh
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+
+	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// LayoutOutput is the stack output saying how the stack installs Istio: Layout since the charts
+// are applied object by object. Stacks made before hold Helm releases and export no such output.
+const (
+	LayoutOutput = "istioLayout"
+	Layout       = "charts"
+)
+
+// legacyReleases returns the Helm releases (helm.v3.Release, each named after its chart) that the
+// stack's last update left in its state, if it installed Istio before the charts were applied
+// object by object; nil otherwise. The state is not visible to a program, so it asks the stack's
+// own last outputs, through a stack reference to itself: Istio's version without LayoutOutput.
+// The revision layout's releases are named after their chart; the layout before it had one
+// release "istiod" for its control plane, which is left to be uninstalled, as before.
+func legacyReleases(ctx *pulumi.Context, parent pulumi.Resource) (map[string]bool, error) {
+	self := fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())
+	ref, err := pulumi.NewStackReference(ctx, "last-update", &pulumi.StackReferenceArgs{Name: pulumi.String(self)}, pulumi.Parent(parent))
+	if err != nil {
+		return nil, err
+	}
+	output := func(name string) (string, error) {
+		d, err := ref.GetOutputDetails(name)
+		if err != nil {
+			return "", fmt.Errorf("reading the stack's last output %s: %w", name, err)
+		}
+		v, _ := d.Value.(string)
+		return v, nil
+	}
+	outputs := map[string]string{}
+	for _, name := range []string{LayoutOutput, "istioVersion", "istioCanaryVersion", "istioRevision"} {
+		if outputs[name], err = output(name); err != nil {
+			return nil, err
+		}
+	}
+	if outputs[LayoutOutput] != "" || outputs["istioVersion"] == "" {
+		return nil, nil
+	}
+	releases := map[string]bool{"istio-base": true, GatewayRelease: true}
+	if outputs["istioRevision"] != "" {
+		for _, version := range []string{outputs["istioVersion"], outputs["istioCanaryVersion"]} {
+			if version != "" {
+				releases["istiod-"+Revision(version)] = true
+			}
+		}
+	}
+	return releases, nil
+}
+
+// relinquish reads the Helm release a chart replaces under the release's own name and id. A read
+// of a resource the state holds as managed, with the same id, takes it out of Pulumi's management
+// without deleting it ("relinquish", pulumi/pkg resource/deploy/step_generator.go): no `helm
+// uninstall` runs, and the chart's objects are applied over the release's (forceApply). Helm's own
+// record of the release (Secrets sh.helm.release.v1.<name>.v<n>) stays in the cluster, inert.
+// Once the update has exported LayoutOutput, the next one reads nothing and the engine drops the
+// read from the state.
+func relinquish(ctx *pulumi.Context, name, namespace string, opts ...pulumi.ResourceOption) (pulumi.Resource, error) {
+	return helmv3.GetRelease(ctx, name, pulumi.ID(namespace+"/"+name), nil, opts...)
+}
+
+// forceApply marks every object a chart renders so that Pulumi's server-side apply takes over the
+// fields another field manager holds instead of failing on them
+// (https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/#handle-field-conflicts-on-existing-resources):
+// the fields Helm applied in a stack made before the charts (relinquish), and the fields a
+// killed update applied under a field manager of its own (each create gets a new one), with which
+// the next change of that object would otherwise conflict. The declared value wins, as it did
+// with `helm upgrade`.
+func forceApply() pulumi.ResourceOption {
+	return pulumi.Transforms([]pulumi.ResourceTransform{withPatchForce})
+}
+
+func withPatchForce(_ context.Context, a *pulumi.ResourceTransformArgs) *pulumi.ResourceTransformResult {
+	metadata, isObject := a.Props["metadata"].(pulumi.Map)
+	if !a.Custom || !strings.HasPrefix(a.Type, "kubernetes:") || !isObject {
+		return nil
+	}
+	annotations, _ := metadata["annotations"].(pulumi.Map)
+	annotations = maps.Clone(annotations)
+	if annotations == nil {
+		annotations = pulumi.Map{}
+	}
+	annotations[patchForce] = pulumi.String("true")
+	metadata = maps.Clone(metadata)
+	metadata["annotations"] = annotations
+	props := maps.Clone(a.Props)
+	props["metadata"] = metadata
+	return &pulumi.ResourceTransformResult{Props: props, Opts: a.Opts}
+}
+
+// patchForce is the kubernetes provider's annotation for a forced server-side apply.
+const patchForce = "pulumi.com/patchForce"

@@ -1,0 +1,300 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cryptotracker/ctmd/infra/app"
+	"github.com/cryptotracker/ctmd/infra/mesh"
+)
+
+// TestInterruptedUp kills the engine (SIGKILL of the pulumi CLI's process group: a laptop that
+// dies, a cancelled CI runner) at the three moments the README's "If pulumi up was interrupted"
+// covers, and recovers each time the way it says: `pulumi cancel` for the lock the dead engine
+// left, then a plain `pulumi up`, after which nothing is left to change.
+func TestInterruptedUp(t *testing.T) {
+	opsCluster.hold(t)
+	ctx := t.Context()
+	k := clientsOf(t, opsCluster)
+	out := &transcript{}
+	cli := newKillableCLI(t)
+	cfg := opsCluster.stackConfig(t)
+	maps.Copy(cfg, auto.ConfigMap{
+		"ctmd:target":                {Value: "existing"},
+		"ctmd:installIstio":          {Value: "true"},
+		"ctmd:istioChartRepository":  {Value: env.chartRepo},
+		"ctmd:image":                 {Value: image},
+		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
+	})
+	s := newStack(t, "e2e-interrupted", cfg, auto.Pulumi(cli))
+	destroyed := false
+	t.Cleanup(func() {
+		if !destroyed {
+			destroy(t, k, s, out)
+		}
+	})
+	rev, next := mesh.Revision(env.istioVersion), mesh.Revision(env.istioNextVersion)
+
+	t.Run("killed while the Istio charts install", func(t *testing.T) {
+		// istiod's objects are being applied: base's are in, the gateway's not yet.
+		killUp(t, s, cli, out, whenStarts(apitype.OpCreate, "kubernetes:apps/v1:Deployment", "istiod-"+rev+":istio-system/istiod-"+rev))
+		if _, err := k.kube.AppsV1().Deployments("istio-ingress").Get(ctx, mesh.GatewayRelease, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("the gateway's Deployment exists (%v): the engine was killed after the install, not during it", err)
+		}
+		recoverUp(t, s, out)
+		waitIstio(t, k, rev, 1)
+		// The killed engine's unfinished creates stay recorded in the state (the engine keeps
+		// them for a person to judge) and make every later up warn; once an up has succeeded,
+		// clearing them is safe and changes nothing.
+		if !strings.Contains(s.cli(t, "stack", "export"), `"pending_operations"`) {
+			t.Error("the state records no pending operation of the killed update")
+		}
+		s.cli(t, "refresh", "--clear-pending-creates", "--yes", "--skip-preview")
+		if strings.Contains(s.cli(t, "stack", "export"), `"pending_operations"`) {
+			t.Error("pulumi refresh --clear-pending-creates left pending operations")
+		}
+		s.assertNoOp(t, out)
+	})
+
+	t.Run("killed while the gateway moves to a new Istio version", func(t *testing.T) {
+		if err := s.SetConfig(ctx, "ctmd:istioCanaryVersion", auto.ConfigValue{Value: env.istioNextVersion}); err != nil {
+			t.Fatal(err)
+		}
+		killUp(t, s, cli, out, whenStarts(apitype.OpUpdate, "kubernetes:apps/v1:Deployment", mesh.GatewayRelease+":istio-ingress/"+mesh.GatewayRelease))
+		recoverUp(t, s, out)
+		waitIstio(t, k, next, 2)
+	})
+
+	t.Run("killed while the app's Deployment rolls out", func(t *testing.T) {
+		if err := s.SetConfig(ctx, "ctmd:image", auto.ConfigValue{Value: newImage}); err != nil {
+			t.Fatal(err)
+		}
+		killUp(t, s, cli, out, whenStarts(apitype.OpUpdate, "kubernetes:apps/v1:Deployment", app.Name))
+		recoverUp(t, s, out)
+		waitRollout(t, k, app.Name, newImage, replicas)
+	})
+
+	destroy(t, k, s, out)
+	destroyed = true
+	// What the killed engines may have left: an object one of them created and no later update
+	// recorded would stay, and so would the connection string anywhere in the stack's files.
+	if left := chartClusterObjects(t, k); len(left) > 0 {
+		t.Errorf("after destroy the charts left %v", left)
+	}
+	assertNotInState(t, s, out, map[string]string{"password": password}, nil)
+}
+
+// whenStarts matches the engine's event for the start of one step: op on the resource of type typ
+// and name (a chart's objects are named <chart>:<namespace>/<object>).
+func whenStarts(op apitype.OpType, typ, name string) func(events.EngineEvent) (string, bool) {
+	return func(ev events.EngineEvent) (string, bool) {
+		pre := ev.ResourcePreEvent
+		if pre == nil || pre.Metadata.Op != op || pre.Metadata.Type != typ || !strings.HasSuffix(pre.Metadata.URN, "::"+name) {
+			return "", false
+		}
+		return fmt.Sprintf("at the start of %s %s", op, pre.Metadata.URN), true
+	}
+}
+
+// killUp runs `pulumi up` and SIGKILLs the engine's process group the moment at matches an
+// engine event. The update must fail, having been killed.
+func killUp(t *testing.T, s *testStack, cli *killableCLI, out *transcript, at func(events.EngineEvent) (string, bool)) {
+	t.Helper()
+	stream := make(chan events.EngineEvent)
+	var moment string
+	var killErr error
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for ev := range stream {
+			if what, now := at(ev); now && moment == "" {
+				moment, killErr = what, cli.kill()
+			}
+		}
+	}()
+	_, err := s.Up(t.Context(), optup.EventStreams(stream), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
+	<-consumed
+	switch {
+	case moment == "":
+		t.Fatalf("up ended before the moment to kill it came: %v", err)
+	case killErr != nil:
+		t.Fatalf("killing the engine %s: %v", moment, killErr)
+	case err == nil:
+		t.Fatalf("up succeeded although its engine was killed %s", moment)
+	}
+	t.Logf("engine killed %s", moment)
+}
+
+// recoverUp is the README's recovery: the dead engine's lock refuses the next update until
+// `pulumi cancel` removes it; then a plain `pulumi up` finishes the job and nothing is left to do.
+func recoverUp(t *testing.T, s *testStack, out *transcript) {
+	t.Helper()
+	if _, err := s.Up(t.Context(), optup.ProgressStreams(out)); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("up after the kill: %v, want it refused because the stack is locked", err)
+	}
+	s.cli(t, "cancel", "--yes")
+	mustUp(t, s, out)
+	s.assertNoOp(t, out)
+}
+
+// waitIstio waits until the control plane of revision rev and the gateway on it run, with the
+// stack's default replica minimums, and the gateway's Service has its address; controlPlanes is
+// how many istiod Deployments there are.
+func waitIstio(t *testing.T, k clients, rev string, controlPlanes int) {
+	t.Helper()
+	eventually(t, 2*time.Minute, "Istio on revision "+rev, func(ctx context.Context) (bool, string) {
+		istiods, err := k.kube.AppsV1().Deployments("istio-system").List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(istiods.Items) != controlPlanes {
+			return false, fmt.Sprintf("%d istiod Deployments, want %d", len(istiods.Items), controlPlanes)
+		}
+		for _, d := range istiods.Items {
+			if d.Status.ReadyReplicas < 2 {
+				return false, fmt.Sprintf("%s: %d ready replicas", d.Name, d.Status.ReadyReplicas)
+			}
+		}
+		pods, err := k.kube.CoreV1().Pods("istio-ingress").List(ctx, metav1.ListOptions{LabelSelector: "istio=ingressgateway"})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.DeletionTimestamp == nil && podReady(p) {
+				if p.Labels[app.RevisionLabel] != rev {
+					return false, fmt.Sprintf("gateway pod %s on revision %q", p.Name, p.Labels[app.RevisionLabel])
+				}
+				ready++
+			}
+		}
+		svc, err := k.kube.CoreV1().Services("istio-ingress").Get(ctx, mesh.GatewayRelease, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return ready >= 2 && len(svc.Status.LoadBalancer.Ingress) > 0, fmt.Sprintf("%d ready gateway pods, load balancer %+v", ready, svc.Status.LoadBalancer)
+	})
+}
+
+// killableCLI runs the pulumi CLI for the Automation API as its own command does, in a process
+// group of its own, and can SIGKILL that group while a command runs.
+type killableCLI struct {
+	auto.PulumiCommand
+	mu      sync.Mutex
+	running *os.Process
+	// plugins are the provider processes the killed engines had started: the engine starts each in
+	// a process group of its own, so they survive it, as on a real machine, and finish what they
+	// were doing. The test ends them when it ends.
+	plugins []int
+}
+
+func newKillableCLI(t *testing.T) *killableCLI {
+	t.Helper()
+	cmd, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{SkipVersionCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &killableCLI{PulumiCommand: cmd}
+	t.Cleanup(c.endPlugins)
+	return c
+}
+
+// Run is the Automation API's command runner with the process group recorded.
+func (c *killableCLI) Run(ctx context.Context, workdir string, stdin io.Reader, outs, errs []io.Writer,
+	extraEnv []string, args ...string,
+) (string, string, int, error) {
+	if !slices.Contains(args, "--non-interactive") {
+		args = append([]string{"--non-interactive"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, "pulumi", args...)
+	cmd.Dir = workdir
+	cmd.Env = append(append(os.Environ(), extraEnv...), "PULUMI_AUTOMATION_API=true")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = io.MultiWriter(append(outs, &stdout)...)
+	cmd.Stderr = io.MultiWriter(append(errs, &stderr)...)
+	cmd.Stdin = stdin
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return "", "", -1, err
+	}
+	c.mu.Lock()
+	c.running = cmd.Process
+	c.mu.Unlock()
+	err := cmd.Wait()
+	c.mu.Lock()
+	c.running = nil
+	c.mu.Unlock()
+	code := 0
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		code = -1
+	}
+	return stdout.String(), stderr.String(), code, err
+}
+
+// kill SIGKILLs the process group of the running command, noting the plugins it had started.
+func (c *killableCLI) kill() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running == nil {
+		return errors.New("no pulumi command is running")
+	}
+	c.plugins = append(c.plugins, children(c.running.Pid)...)
+	return syscall.Kill(-c.running.Pid, syscall.SIGKILL)
+}
+
+// endPlugins kills the plugins the killed engines left, by PID, if they still run and are still
+// Pulumi plugins (PIDs are reused).
+func (c *killableCLI) endPlugins() {
+	for _, pid := range c.plugins {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && strings.Contains(filepath.Base(string(bytes.SplitN(cmdline, []byte{0}, 2)[0])), "pulumi-") {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// children lists a process's child processes (Linux /proc).
+func children(pid int) []int {
+	var pids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(raw)) {
+			if n, err := strconv.Atoi(field); err == nil {
+				pids = append(pids, n)
+			}
+		}
+	}
+	return pids
+}
