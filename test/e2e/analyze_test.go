@@ -52,7 +52,9 @@ type analysis struct {
 
 // onRevision analyzes a stack in k's cluster whose workloads run on the control plane of revision
 // rev.
-func onRevision(k clients, rev string) analysis { return analysis{revision: rev, kubeconfig: k.kubeconfig} }
+func onRevision(k clients, rev string) analysis {
+	return analysis{revision: rev, kubeconfig: k.kubeconfig}
+}
 
 // withoutIstio is a stack with installIstio false. On the local cluster it earns IST0101 for the
 // Gateway's selector, since the gateway it selects belongs to the cluster's own Istio
