@@ -80,6 +80,7 @@ func TestInterruptedUp(t *testing.T) {
 		if !strings.Contains(s.cli(t, "stack", "export"), `"pending_operations"`) {
 			t.Error("the state records no pending operation of the killed update")
 		}
+		keepGoSum(t)
 		s.cli(t, "refresh", "--clear-pending-creates", "--yes", "--skip-preview")
 		if strings.Contains(s.cli(t, "stack", "export"), `"pending_operations"`) {
 			t.Error("pulumi refresh --clear-pending-creates left pending operations")
@@ -194,6 +195,22 @@ func (s *testStack) removeEmptyMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// keepGoSum puts the repository's go.sum back as it is now when the test ends: a refresh starts the
+// Go language host on the project, which downloads the module graph and adds checksums to it.
+func keepGoSum(t *testing.T) {
+	t.Helper()
+	path := filepath.Join("..", "..", "go.sum")
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(path, before, 0o644); err != nil {
+			t.Error(err)
+		}
+	})
 }
 
 // truncate empties a file that must exist.
