@@ -20,13 +20,19 @@ state=${CTMD_CLUSTER_DIR:-${XDG_RUNTIME_DIR:-/tmp}/ctmd-cluster}
 pids=$state/pids
 node=kwok-node-0
 
-# free_port: a random loopback port nothing listens on (the process that takes it is checked later).
+# free_port VAR: sets VAR to a random loopback port that nothing listens on and no earlier call
+# gave (the process that takes it is checked later), below the kernel's ephemeral range: a port
+# there can be the local end of a client connection (make e2e runs several clusters, engines and
+# providers at once), and then binding it fails.
+ports_taken=" "
 free_port() {
-	local port
+	local port low=32768
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
 	for _ in $(seq 100); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
+		port=$((10000 + RANDOM % (low - 10000)))
+		if [[ $ports_taken != *" $port "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			ports_taken+="$port "
+			printf -v "$1" '%s' "$port"
 			return
 		fi
 	done
@@ -126,12 +132,12 @@ up() {
 	: >"$pids"
 	certificates
 	local etcd_port etcd_peer_port api_port kcm_port sched_port charts_port pki=$state/pki
-	etcd_port=$(free_port)
-	etcd_peer_port=$(free_port)
-	api_port=$(free_port)
-	kcm_port=$(free_port)
-	sched_port=$(free_port)
-	charts_port=$(free_port)
+	free_port etcd_port
+	free_port etcd_peer_port
+	free_port api_port
+	free_port kcm_port
+	free_port sched_port
+	free_port charts_port
 	local kubectl=("$KUBERNETES_DIR/kubectl" --kubeconfig "$state/kubeconfig")
 
 	start etcd "$ETCD_DIR/etcd" --name ctmd --data-dir "$state/etcd" \

@@ -11,16 +11,25 @@ for bin in "$PULUMI_DIR/pulumi" "$PULUMI_KUBERNETES_DIR/pulumi-resource-kubernet
 done
 
 # Clusters of its own, so a cluster started with make cluster-up is neither reused nor stopped: the
-# main one, and one for the operations tests (node drains, killed engines), which run beside the
-# others (test/e2e/cluster_test.go).
+# main one, and one per name in EXTRA_CLUSTERS for the tests that hold a cluster for minutes
+# (installing Istio, migrating it, draining nodes, killing engines), which run side by side
+# (test/e2e/cluster_test.go). They mostly wait on the engine and the API server, so four lanes on
+# two cores finish in about the time one took before those tests existed.
+EXTRA_CLUSTERS=(istio migrate ops)
 export CTMD_CLUSTER_DIR
 CTMD_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e.XXXXXX")
-OPS_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e-ops.XXXXXX")
+declare -A extra_dirs
+for name in "${EXTRA_CLUSTERS[@]}"; do
+	extra_dirs[$name]=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e-$name.XXXXXX")
+done
 # shellcheck disable=SC2317 # called by the EXIT trap
 stop() {
-	CTMD_CLUSTER_DIR=$OPS_CLUSTER_DIR "$CTMD_ROOT/hack/cluster.sh" down || true
+	for dir in "${extra_dirs[@]}"; do
+		CTMD_CLUSTER_DIR=$dir "$CTMD_ROOT/hack/cluster.sh" down || true
+		rm -rf "$dir"
+	done
 	"$CTMD_ROOT/hack/cluster.sh" down || true
-	rm -rf "$CTMD_CLUSTER_DIR" "$OPS_CLUSTER_DIR"
+	rm -rf "$CTMD_CLUSTER_DIR"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -36,13 +45,16 @@ export CTMD_CHART_VERSIONS="$ISTIO_VERSION,$ISTIO_E2E_NEXT_VERSION"
 
 start=$SECONDS
 "$CTMD_ROOT/hack/cluster.sh" up >/dev/null
-CTMD_CLUSTER_DIR=$OPS_CLUSTER_DIR "$CTMD_ROOT/hack/cluster.sh" up >/dev/null
-# The operations cluster's KUBECONFIG, then the main one's KUBECONFIG and CTMD_CHART_REPO
-# shellcheck source=/dev/null
-CTMD_E2E_OPS_KUBECONFIG=$(source "$OPS_CLUSTER_DIR/env" && echo "$KUBECONFIG")
+CTMD_E2E_CLUSTERS=
+for name in "${EXTRA_CLUSTERS[@]}"; do
+	CTMD_CLUSTER_DIR=${extra_dirs[$name]} "$CTMD_ROOT/hack/cluster.sh" up >/dev/null
+	# shellcheck source=/dev/null
+	CTMD_E2E_CLUSTERS+="$name=$(source "${extra_dirs[$name]}/env" && echo "$KUBECONFIG") "
+done
+# KUBECONFIG and CTMD_CHART_REPO of the main cluster
 # shellcheck source=/dev/null
 source "$CTMD_CLUSTER_DIR/env"
-export KUBECONFIG CTMD_CHART_REPO CTMD_E2E_OPS_KUBECONFIG
+export KUBECONFIG CTMD_CHART_REPO CTMD_E2E_CLUSTERS
 CTMD_ISTIO_MODULE_DIR=$(istio_module_dir) || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"
 export CTMD_ISTIO_MODULE_DIR ISTIO_CHARTS_MODULE_VERSION ISTIO_VERSION
 log "clusters ready in $(fmt_secs $((SECONDS - start)))"
@@ -54,7 +66,8 @@ export PULUMI_KUBERNETES_VERSION
 start=$SECONDS
 cd "$CTMD_ROOT"
 status=0
-# -parallel: a test waiting for its cluster holds a slot, and the preview-only test needs one.
-go test -tags e2e -count=1 -timeout 30m -parallel 4 -v ./test/e2e/ "$@" || status=$?
+# -parallel: one slot per cluster, one for the preview-only test, and spares, since a test waiting
+# for its cluster holds a slot too.
+go test -tags e2e -count=1 -timeout 30m -parallel 8 -v ./test/e2e/ "$@" || status=$?
 log "e2e tests finished in $(fmt_secs $((SECONDS - start))) (exit $status)"
 exit "$status"

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"os/exec"
 	"slices"
@@ -45,10 +46,15 @@ var localClusterSuppressions = []string{
 type analysis struct {
 	revision string
 	suppress []string
+	// kubeconfig is the cluster's; empty for the main one.
+	kubeconfig string
 }
 
-// onRevision analyzes a stack whose workloads run on the control plane of revision rev.
-func onRevision(rev string) analysis { return analysis{revision: rev} }
+// onRevision analyzes a stack in k's cluster whose workloads run on the control plane of revision
+// rev.
+func onRevision(k clients, rev string) analysis {
+	return analysis{revision: rev, kubeconfig: k.kubeconfig}
+}
 
 // withoutIstio is a stack with installIstio false. On the local cluster it earns IST0101 for the
 // Gateway's selector, since the gateway it selects belongs to the cluster's own Istio
@@ -75,7 +81,7 @@ func analyzeMesh(t *testing.T, step string, a analysis) {
 // anything at Warning or above (or cannot run).
 func istioctlAnalyze(t *testing.T, ns string, a analysis) (string, error) {
 	t.Helper()
-	args := []string{"analyze", "--kubeconfig", env.kubeconfig, "--namespace", ns, "--revision", a.revision,
+	args := []string{"analyze", "--kubeconfig", cmp.Or(a.kubeconfig, env.kubeconfig), "--namespace", ns, "--revision", a.revision,
 		"--failure-threshold", "Warning", "--output-threshold", "Info", "--color=false"}
 	for _, s := range slices.Concat(localClusterSuppressions, a.suppress) {
 		args = append(args, "--suppress", s)

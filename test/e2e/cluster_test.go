@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"maps"
 	"os"
 	"sync"
 	"testing"
@@ -13,12 +14,22 @@ import (
 // localCluster is one local control plane (hack/cluster.sh). Every stack deploys into the same
 // namespaces, so a test holds its cluster for its whole run; tests on different clusters run side
 // by side (most of their time is spent waiting on the engine and the API server).
-type localCluster struct{ mu sync.Mutex }
+type localCluster struct {
+	name string
+	mu   sync.Mutex
+}
 
 // mainCluster is the one the process's KUBECONFIG names: the inline program's provider reads it
-// when a stack sets no ctmd:kubeconfig. opsCluster serves the operations tests (node drains,
-// interrupted updates), which change nodes and kill engines, through ctmd:kubeconfig.
-var mainCluster, opsCluster = &localCluster{}, &localCluster{}
+// when a stack sets no ctmd:kubeconfig. The others take the tests that install Istio, each holding
+// one for minutes, and the operations tests (node drains, killed engines); their stacks set
+// ctmd:kubeconfig. hack/e2e.sh starts one per name in clusterNames.
+var (
+	mainCluster    = &localCluster{}
+	istioCluster   = &localCluster{name: "istio"}
+	migrateCluster = &localCluster{name: "migrate"}
+	opsCluster     = &localCluster{name: "ops"}
+	clusterNames   = []string{istioCluster.name, migrateCluster.name, opsCluster.name}
+)
 
 // hold runs the test in parallel with the tests of other clusters and gives it this one alone
 // until it ends (after its cleanups, which destroy what it deployed).
@@ -30,10 +41,18 @@ func (c *localCluster) hold(t *testing.T) {
 }
 
 func (c *localCluster) kubeconfig() string {
-	if c == opsCluster {
-		return env.opsKubeconfig
+	if c == mainCluster {
+		return env.kubeconfig
 	}
-	return env.kubeconfig
+	return env.clusters[c.name]
+}
+
+// newStack creates a stack (newStack) that deploys into this cluster.
+func (c *localCluster) newStack(t *testing.T, name string, cfg auto.ConfigMap, opts ...auto.LocalWorkspaceOption) *testStack {
+	t.Helper()
+	all := c.stackConfig(t)
+	maps.Copy(all, cfg)
+	return newStack(t, name, all, opts...)
 }
 
 // stackConfig is the configuration that points a stack at this cluster: nothing for the main

@@ -49,8 +49,7 @@ func TestNodeDrain(t *testing.T) {
 	ctx := t.Context()
 	k := clientsOf(t, opsCluster)
 	out := &transcript{}
-	cfg := opsCluster.stackConfig(t)
-	maps.Copy(cfg, auto.ConfigMap{
+	s := opsCluster.newStack(t, "e2e-drain", auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:installIstio":          {Value: "true"},
 		"ctmd:istioChartRepository":  {Value: env.chartRepo},
@@ -60,7 +59,6 @@ func TestNodeDrain(t *testing.T) {
 		"ctmd:gatewayMinReplicas": {Value: "1"},
 		"ctmd:istiodMinReplicas":  {Value: "1"},
 	})
-	s := newStack(t, "e2e-drain", cfg)
 	// The default dev stack: everything on the one node.
 	first := onlyNode(t, k)
 	// The cluster is left as found for the next test: one schedulable node.
@@ -163,7 +161,7 @@ func drainSampled(t *testing.T, k clients, node string) drainReport {
 	}
 	sample("start")
 
-	cmd := exec.CommandContext(t.Context(), "kubectl", "--kubeconfig", opsCluster.kubeconfig(), "drain", node,
+	cmd := exec.CommandContext(t.Context(), "kubectl", "--kubeconfig", k.kubeconfig, "drain", node,
 		"--ignore-daemonsets", "--delete-emptydir-data", "--timeout", drainTimeout.String())
 	start := time.Now()
 	if output, err := cmd.CombinedOutput(); err != nil {

@@ -50,16 +50,16 @@ const loadBalancerIP = "192.0.2.10"
 // and identities the charts really render, the mesh config istiod receives, the load balancer the
 // outputs come from, Helm-managed objects across a second up, and the uninstall).
 func TestIstioFromRealCharts(t *testing.T) {
-	mainCluster.hold(t)
+	istioCluster.hold(t)
 	ctx := t.Context()
-	k := newClients(t)
+	k := clientsOf(t, istioCluster)
 	out := &transcript{}
 	t.Logf("Istio charts: istio.io/istio@%s (development branch), labelled %s, from %s",
 		env.chartsModuleVersion, env.istioVersion, env.chartRepo)
 	// The control plane's revision: what istioctl analyze checks the workloads against, as make
 	// analyze does with the stack's istioRevision output.
 	revision := mesh.Revision(env.istioVersion)
-	s := newStack(t, "e2e-istio", auto.ConfigMap{
+	s := istioCluster.newStack(t, "e2e-istio", auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:installIstio":          {Value: "true"},
 		"ctmd:istioChartRepository":  {Value: env.chartRepo},
@@ -156,12 +156,12 @@ func TestIstioFromRealCharts(t *testing.T) {
 		}
 	})
 	t.Run("app mesh resources", func(t *testing.T) { checkMesh(t, k, "") })
-	t.Run("istioctl analyze after up", func(t *testing.T) { analyzeMesh(t, "up", onRevision(revision)) })
-	t.Run("istioctl analyze catches a broken selector", func(t *testing.T) { checkAnalyzeCatchesBrokenSelector(t, k, onRevision(revision)) })
+	t.Run("istioctl analyze after up", func(t *testing.T) { analyzeMesh(t, "up", onRevision(k, revision)) })
+	t.Run("istioctl analyze catches a broken selector", func(t *testing.T) { checkAnalyzeCatchesBrokenSelector(t, k, onRevision(k, revision)) })
 
 	t.Run("second up changes nothing", func(t *testing.T) {
 		s.assertNoOp(t, out)
-		analyzeMesh(t, "second up", onRevision(revision))
+		analyzeMesh(t, "second up", onRevision(k, revision))
 	})
 
 	// Everything the charts made outside the namespaces, so that destroy can be held to it.

@@ -30,6 +30,8 @@ var (
 type clients struct {
 	kube *kubernetes.Clientset
 	dyn  *dynamic.DynamicClient
+	// kubeconfig is the file the clients were made from, for the tools a test runs.
+	kubeconfig string
 }
 
 func newClients(t *testing.T) clients {
@@ -51,7 +53,7 @@ func clientsOf(t *testing.T, c *localCluster) clients {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return clients{kube: kube, dyn: dyn}
+	return clients{kube: kube, dyn: dyn, kubeconfig: c.kubeconfig()}
 }
 
 // spec returns the spec of one custom resource as the API server stored it (after pruning).

@@ -8,7 +8,7 @@
 // Environment:
 //
 //	KUBECONFIG                   the local cluster's kubeconfig (hack/cluster.sh up)
-//	CTMD_E2E_OPS_KUBECONFIG      a second local cluster's, for the operations tests (cluster_test.go)
+//	CTMD_E2E_CLUSTERS            the other local clusters (cluster_test.go): name=kubeconfig, space-separated
 //	PATH                         starts with the tools directories: pulumi is taken from there
 //	CTMD_E2E_KUBERNETES_PLUGIN   the pulumi-resource-kubernetes binary built by hack/tools.sh
 //	PULUMI_KUBERNETES_VERSION    its version (versions.env)
@@ -29,7 +29,9 @@ import (
 // env holds the settings make e2e passes in; TestMain refuses to run without them rather than
 // skipping, because a silently skipped e2e suite looks exactly like a passing one.
 var env struct {
-	kubeconfig, opsKubeconfig, plugin, pluginVersion string
+	kubeconfig, plugin, pluginVersion string
+	// clusters are the kubeconfigs of the other local clusters, by name.
+	clusters map[string]string
 	// Istio's charts: where they are served, where they come from, the labels they are served as.
 	chartRepo, istioModuleDir, chartsModuleVersion, istioVersion, istioNextVersion string
 }
@@ -52,7 +54,16 @@ func setup() error {
 		return v
 	}
 	env.kubeconfig = get("KUBECONFIG")
-	env.opsKubeconfig = get("CTMD_E2E_OPS_KUBECONFIG")
+	env.clusters = map[string]string{}
+	for _, pair := range strings.Fields(get("CTMD_E2E_CLUSTERS")) {
+		name, kubeconfig, _ := strings.Cut(pair, "=")
+		env.clusters[name] = kubeconfig
+	}
+	for _, name := range clusterNames {
+		if env.clusters[name] == "" {
+			missing = append(missing, "CTMD_E2E_CLUSTERS entry "+name)
+		}
+	}
 	env.plugin = get("CTMD_E2E_KUBERNETES_PLUGIN")
 	env.pluginVersion = get("PULUMI_KUBERNETES_VERSION")
 	env.chartRepo = get("CTMD_CHART_REPO")

@@ -35,12 +35,12 @@ import (
 // env.istioNextVersion: one chart commit, two labels, so this proves ctmd's choreography, not a
 // real version change): start a canary, roll it back, start it again and finish it.
 func TestIstioRevisionUpgrade(t *testing.T) {
-	mainCluster.hold(t)
+	istioCluster.hold(t)
 	ctx := t.Context()
-	k := newClients(t)
+	k := clientsOf(t, istioCluster)
 	out := &transcript{}
 	from, to := env.istioVersion, env.istioNextVersion
-	s := newStack(t, "e2e-upgrade", auto.ConfigMap{
+	s := istioCluster.newStack(t, "e2e-upgrade", auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:istioChartRepository":  {Value: env.chartRepo},
 		"ctmd:istioVersion":          {Value: from},
@@ -159,7 +159,7 @@ func checkRevisions(t *testing.T, k clients, versions []string, defaultVersion, 
 		}
 		return len(running) > 0, "no ready ReplicaSet"
 	})
-	analyzeMesh(t, "revision move to "+workloadVersion, onRevision(rev))
+	analyzeMesh(t, "revision move to "+workloadVersion, onRevision(k, rev))
 }
 
 // TestIstioLayoutMigration: stacks made before ctmd rendered Istio's charts itself hold Helm
@@ -170,7 +170,7 @@ func checkRevisions(t *testing.T, k clients, versions []string, defaultVersion, 
 // the pre-revision control plane is removed only once the new one runs, and the next up drops
 // the old releases from the state.
 func TestIstioLayoutMigration(t *testing.T) {
-	mainCluster.hold(t)
+	migrateCluster.hold(t)
 	rev := mesh.Revision(config.DefaultIstioVersion)
 	for _, tt := range []struct {
 		name      string
@@ -183,9 +183,9 @@ func TestIstioLayoutMigration(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			k := newClients(t)
+			k := clientsOf(t, migrateCluster)
 			out := &transcript{}
-			s := newStack(t, "e2e-migrate", auto.ConfigMap{
+			s := migrateCluster.newStack(t, "e2e-migrate", auto.ConfigMap{
 				"ctmd:target":                {Value: "existing"},
 				"ctmd:istioChartRepository":  {Value: env.chartRepo},
 				"ctmd:image":                 {Value: image},
