@@ -71,10 +71,10 @@ func relinquish(ctx *pulumi.Context, name, namespace string, opts ...pulumi.Reso
 // forceApply marks every object a chart renders so that Pulumi's server-side apply takes over the
 // fields another field manager holds instead of failing on them
 // (https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/#handle-field-conflicts-on-existing-resources):
-// the fields Helm applied in a stack made before the charts (relinquish), and the fields a
-// killed update applied under a field manager of its own (each create gets a new one), with which
-// the next change of that object would otherwise conflict. The declared value wins, as it did
-// with `helm upgrade`.
+// the fields Helm applied in a stack made before the charts (relinquish; without the force the
+// takeover fails on istiod's webhook configurations, TestIstioLayoutMigration), and any a killed
+// update applied under a field manager of its own (each create gets a new one). The declared
+// value wins, as it did with `helm upgrade`.
 func forceApply() pulumi.ResourceOption {
 	return pulumi.Transforms([]pulumi.ResourceTransform{withPatchForce})
 }
