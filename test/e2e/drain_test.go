@@ -45,11 +45,11 @@ var servingGroups = []servingGroup{
 // one gateway, one istiod and the app's budget stay ready at every moment and the drain completes
 // within drainTimeout.
 func TestNodeDrain(t *testing.T) {
-	opsCluster.hold(t)
+	migrateCluster.hold(t)
 	ctx := t.Context()
-	k := clientsOf(t, opsCluster)
+	k := clientsOf(t, migrateCluster)
 	out := &transcript{}
-	s := opsCluster.newStack(t, "e2e-drain", auto.ConfigMap{
+	s := migrateCluster.newStack(t, "e2e-drain", auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:installIstio":          {Value: "true"},
 		"ctmd:istioChartRepository":  {Value: env.chartRepo},
