@@ -1,10 +1,7 @@
 package mesh
 
 import (
-	"context"
 	"fmt"
-	"maps"
-	"strings"
 
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -67,35 +64,3 @@ func legacyReleases(ctx *pulumi.Context, parent pulumi.Resource) (map[string]boo
 func relinquish(ctx *pulumi.Context, name, namespace string, opts ...pulumi.ResourceOption) (pulumi.Resource, error) {
 	return helmv3.GetRelease(ctx, name, pulumi.ID(namespace+"/"+name), nil, opts...)
 }
-
-// forceApply marks every object a chart renders so that Pulumi's server-side apply takes over the
-// fields another field manager holds instead of failing on them
-// (https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/#handle-field-conflicts-on-existing-resources):
-// the fields Helm applied in a stack made before the charts (relinquish), and the fields a
-// killed update applied under a field manager of its own (each create gets a new one), with which
-// the next change of that object would otherwise conflict. The declared value wins, as it did
-// with `helm upgrade`.
-func forceApply() pulumi.ResourceOption {
-	return pulumi.Transforms([]pulumi.ResourceTransform{withPatchForce})
-}
-
-func withPatchForce(_ context.Context, a *pulumi.ResourceTransformArgs) *pulumi.ResourceTransformResult {
-	metadata, isObject := a.Props["metadata"].(pulumi.Map)
-	if !a.Custom || !strings.HasPrefix(a.Type, "kubernetes:") || !isObject {
-		return nil
-	}
-	annotations, _ := metadata["annotations"].(pulumi.Map)
-	annotations = maps.Clone(annotations)
-	if annotations == nil {
-		annotations = pulumi.Map{}
-	}
-	annotations[patchForce] = pulumi.String("true")
-	metadata = maps.Clone(metadata)
-	metadata["annotations"] = annotations
-	props := maps.Clone(a.Props)
-	props["metadata"] = metadata
-	return &pulumi.ResourceTransformResult{Props: props, Opts: a.Opts}
-}
-
-// patchForce is the kubernetes provider's annotation for a forced server-side apply.
-const patchForce = "pulumi.com/patchForce"

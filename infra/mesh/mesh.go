@@ -24,6 +24,8 @@ import (
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/internal/charts"
 )
 
 // GatewayRelease names the gateway release; the chart derives the Service, its service account
@@ -92,17 +94,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			}
 			after = append(after, old)
 		}
-		source := chartSource(args.ChartRepository, chart)
-		return helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
-			// The release name the templates see: the gateway chart derives its labels, Service
-			// and service account from it.
-			Name:           pulumi.String(name),
-			Chart:          source.Chart,
-			Version:        pulumi.String(version),
-			Namespace:      ns.Metadata.Name(),
-			RepositoryOpts: source.RepositoryOpts,
-			Values:         values,
-		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after), forceApply()})...)
+		// The release name the templates see: the gateway chart derives its labels, Service and
+		// service account from it.
+		return charts.New(ctx, name, charts.Args{
+			Repository: args.ChartRepository, Chart: chart, Version: version,
+			Namespace: ns.Metadata.Name(), Values: values,
+		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after)})...)
 	}
 
 	system, err := namespace("istio-system")
@@ -182,19 +179,6 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 // webhook before it serves.
 func validationWebhook() pulumi.Map {
 	return pulumi.Map{"validationFailurePolicy": pulumi.String("Fail")}
-}
-
-// chartSource says where one chart comes from. The Chart resource takes an OCI chart as a full
-// oci:// reference with no repository (the provider hands it to Helm's registry client), and any
-// other chart as a name within a Helm repository.
-func chartSource(repository, chart string) helmv4.ChartArgs {
-	if strings.HasPrefix(repository, "oci://") {
-		return helmv4.ChartArgs{Chart: pulumi.String(repository + "/" + chart)}
-	}
-	return helmv4.ChartArgs{
-		Chart:          pulumi.String(chart),
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(repository)},
-	}
 }
 
 // loadBalancerAddress is the first ingress address, or "" while none is assigned: a pending
