@@ -57,7 +57,7 @@ func legacyReleases(ctx *pulumi.Context, parent pulumi.Resource) (map[string]boo
 // relinquish reads the Helm release a chart replaces under the release's own name and id. A read
 // of a resource the state holds as managed, with the same id, takes it out of Pulumi's management
 // without deleting it ("relinquish", pulumi/pkg resource/deploy/step_generator.go): no `helm
-// uninstall` runs, and the chart's objects are applied over the release's (forceApply). Helm's own
+// uninstall` runs, and the chart's objects are applied over the release's (charts.New applies them with force). Helm's own
 // record of the release (Secrets sh.helm.release.v1.<name>.v<n>) stays in the cluster, inert.
 // Once the update has exported LayoutOutput, the next one reads nothing and the engine drops the
 // read from the state.

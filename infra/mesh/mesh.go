@@ -32,6 +32,9 @@ import (
 // (the identity the app admits) and its istio= label from it.
 const GatewayRelease = "istio-ingressgateway"
 
+// GatewayNamespace is where the gateway runs, so where its TLS credentials must be.
+const GatewayNamespace = "istio-ingress"
+
 // gatewayLabel is the gateway pods' istio= label, which the app's Gateway selects.
 const gatewayLabel = "ingressgateway"
 
@@ -59,6 +62,9 @@ type Mesh struct {
 	// ControlPlane is that revision's istiod chart, what workloads wait for: once it runs, new
 	// pods get its sidecars.
 	ControlPlane pulumi.Resource
+	// Gateway is the ingress gateway's chart, in GatewayNamespace: what the gateway's TLS
+	// credentials wait for.
+	Gateway pulumi.Resource
 	// IngressIP is the gateway's external address, empty until the load balancer has one.
 	IngressIP pulumi.StringOutput
 }
@@ -137,7 +143,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 		m.ControlPlane = istiod
 	}
-	ingress, err := namespace("istio-ingress")
+	ingress, err := namespace(GatewayNamespace)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +160,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
+	m.Gateway = gateway
 
 	// The gateway's Service is the chart's; read it back once the chart is applied. The id waits
 	// for the chart's objects, so it stays unknown (and the read waits) during a preview.
-	id := gateway.Resources.ApplyT(func([]any) pulumi.ID { return pulumi.ID("istio-ingress/" + GatewayRelease) }).(pulumi.IDOutput)
+	id := gateway.Resources.ApplyT(func([]any) pulumi.ID { return pulumi.ID(GatewayNamespace + "/" + GatewayRelease) }).(pulumi.IDOutput)
 	svc, err := corev1.GetService(ctx, GatewayRelease, id, nil, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{gateway})})...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the ingress gateway Service: %w", err)
