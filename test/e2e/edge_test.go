@@ -114,6 +114,11 @@ func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *tran
 	if _, err := k.kube.AppsV1().Deployments("cert-manager").Get(ctx, "cert-manager", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("cert-manager's controller after the domain was removed: %v, want it uninstalled", err)
 	}
+	// The chart marks its CRDs helm.sh/resource-policy: keep, which the engine honours: deleting
+	// them would delete every cert-manager object of the cluster (README, HTTPS for a domain).
+	if _, err := k.dyn.Resource(crdGVR).Get(ctx, "certificates.cert-manager.io", metav1.GetOptions{}); err != nil {
+		t.Errorf("cert-manager's Certificate CRD after the domain was removed: %v, want it kept", err)
+	}
 	s.assertNoOp(t, out)
 	analyzeMesh(t, "removing the domain", withoutIstio)
 }

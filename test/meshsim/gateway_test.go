@@ -44,10 +44,7 @@ func checkGateway(t *testing.T, s scenario) problems {
 	clusters := xdstest.ExtractClusters(sim.Clusters)
 	routeConfigs := xdstest.ExtractRouteConfigurations(sim.Routes)
 	want := s.marketdataCluster(t)
-	port := s.gatewayPort(t)
-	call := func(path string) simulation.Call {
-		return simulation.Call{Port: port, Path: path, Protocol: simulation.HTTP, HostHeader: "ctmd.example.com", CallMode: simulation.CallModeGateway}
-	}
+	call := s.gatewayEntry(t).call
 
 	for _, path := range apiPaths {
 		res := sim.Run(call(path))
@@ -142,21 +139,46 @@ func (s scenario) marketdataService(t *testing.T) map[string]any {
 	return nil
 }
 
-// gatewayPort is the port of the rendered Gateway's HTTP server.
-func (s scenario) gatewayPort(t *testing.T) int {
+// entry is how a client reaches the API at the gateway: plain HTTP on the HTTP server for any
+// host, or, when the Gateway serves HTTPS, TLS to the HTTPS server with the domain as SNI and Host.
+type entry struct {
+	port int
+	tls  simulation.TLSMode
+	host string
+}
+
+func (e entry) call(path string) simulation.Call {
+	return simulation.Call{Port: e.port, Path: path, Protocol: simulation.HTTP, TLS: e.tls, HostHeader: e.host, CallMode: simulation.CallModeGateway}
+}
+
+// gatewayEntry is the rendered Gateway's HTTPS server if it has one (the API is served there and
+// the HTTP server only redirects), else its HTTP server.
+func (s scenario) gatewayEntry(t *testing.T) entry {
+	t.Helper()
+	if srv := s.gatewayServer(t, "HTTPS"); srv != nil {
+		return entry{port: int(srv.GetPort().GetNumber()), tls: simulation.TLS, host: srv.GetHosts()[0]}
+	}
+	if srv := s.gatewayServer(t, "HTTP"); srv != nil {
+		return entry{port: int(srv.GetPort().GetNumber()), tls: simulation.Plaintext, host: "ctmd.example.com"}
+	}
+	t.Fatalf("scenario %s renders no Gateway with an HTTP or HTTPS server", s.name)
+	return entry{}
+}
+
+// gatewayServer is the rendered Gateway's first server of a protocol, nil if it has none.
+func (s scenario) gatewayServer(t *testing.T, protocol string) *networking.Server {
 	t.Helper()
 	for _, cfg := range s.configs(t) {
 		if cfg.GroupVersionKind != gvk.Gateway {
 			continue
 		}
 		for _, srv := range cfg.Spec.(*networking.Gateway).GetServers() {
-			if srv.GetPort().GetProtocol() == "HTTP" {
-				return int(srv.GetPort().GetNumber())
+			if srv.GetPort().GetProtocol() == protocol {
+				return srv
 			}
 		}
 	}
-	t.Fatalf("scenario %s renders no Gateway with an HTTP server", s.name)
-	return 0
+	return nil
 }
 
 // gatewayRoutes are the VirtualServices' HTTP routes bound to a Gateway, with their namespace.
