@@ -69,7 +69,7 @@ var (
 	// A Kubernetes object name (DNS subdomain), which a ClusterIssuer's is.
 	issuerPattern      = regexp.MustCompile(`^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$`)
 	emailPattern       = regexp.MustCompile(`^[^@\s]+@([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$`)
-	chartVersionPatten = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
+	chartVersionPattern = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
 )
 
 // edge reads the edge keys. project is gcp:project as Load read it for target gke ("" elsewhere).
@@ -77,7 +77,7 @@ func (r *reader) edge(target Target, project string) Edge {
 	e := Edge{
 		Domain:                     r.matching("domain", "", domainPattern, "a fully qualified DNS name without a wildcard, in lowercase", "api.example.com"),
 		ACMEServer:                 r.acmeServer("acmeServer"),
-		CertManagerVersion:         r.matching("certManagerVersion", DefaultCertManagerVersion, chartVersionPatten, "a cert-manager release such as "+DefaultCertManagerVersion, DefaultCertManagerVersion),
+		CertManagerVersion:         r.matching("certManagerVersion", DefaultCertManagerVersion, chartVersionPattern, "a cert-manager release such as "+DefaultCertManagerVersion, DefaultCertManagerVersion),
 		CertManagerChartRepository: r.chartRepository("certManagerChartRepository", DefaultCertManagerChartRepository),
 	}
 	zone := r.matching("dnsZone", "", dnsZonePattern, "the name of a Cloud DNS managed zone (gcloud dns managed-zones list)", "<zone-name>")
