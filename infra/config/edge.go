@@ -67,8 +67,8 @@ var (
 	// starting with a letter" (https://cloud.google.com/dns/docs/zones#create-pub-zone).
 	dnsZonePattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	// A Kubernetes object name (DNS subdomain), which a ClusterIssuer's is.
-	issuerPattern      = regexp.MustCompile(`^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$`)
-	emailPattern       = regexp.MustCompile(`^[^@\s]+@([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$`)
+	issuerPattern       = regexp.MustCompile(`^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$`)
+	emailPattern        = regexp.MustCompile(`^[^@\s]+@([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$`)
 	chartVersionPattern = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
 )
 
