@@ -63,8 +63,9 @@ const (
 var (
 	// A fully qualified DNS name without a wildcard: the certificate is for this one name.
 	domainPattern = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	// A Cloud DNS managed zone name: "1-63 characters, lowercase letters, digits and dashes,
-	// starting with a letter" (https://cloud.google.com/dns/docs/zones#create-pub-zone).
+	// A Cloud DNS managed zone name: "The name must be 1-63 characters long, must begin with a
+	// letter, end with a letter or digit, and only contain lowercase letters, digits or dashes"
+	// (ManagedZone.name, https://cloud.google.com/dns/docs/reference/rest/v1/managedZones).
 	dnsZonePattern = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	// A Kubernetes object name (DNS subdomain), which a ClusterIssuer's is.
 	issuerPattern       = regexp.MustCompile(`^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$`)
