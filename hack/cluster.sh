@@ -119,8 +119,9 @@ up() {
 	for bin in "$ETCD_DIR/etcd" "$KUBERNETES_DIR/kube-apiserver" "$KWOK_DIR/kwok"; do
 		[[ -x $bin ]] || die "$bin is missing: run make tools (hack/tools.sh) first"
 	done
-	local istio_module
+	local istio_module cert_manager_module
 	istio_module=$(istio_module_dir) || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION (make tools does)"
+	cert_manager_module=$(cert_manager_module_dir) || die "could not download github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION (make tools does)"
 	if [[ -f $pids ]]; then
 		die "$state already holds a cluster (run $0 down first)"
 	fi
@@ -149,6 +150,8 @@ up() {
 	# Admission webhooks are off: istiod's sidecar injector and config validator are webhooks with
 	# failurePolicy Fail, served by istiod's pods, and kwok's pods are fakes that serve nothing, so
 	# with webhooks on every pod in an injected namespace and every Istio resource would be refused.
+	# cert-manager's webhook is the same (failurePolicy Fail on cert-manager.io and acme.cert-manager.io
+	# objects): its ClusterIssuers and Certificates go through its CRDs' schemas only.
 	# What the webhooks would do is Istio's own code, not ctmd's; the objects still go through the
 	# API server's schema validation (the base chart's CRDs) and everything else.
 	start kube-apiserver "$KUBERNETES_DIR/kube-apiserver" \
@@ -186,13 +189,14 @@ up() {
 
 	(cd "$CTMD_ROOT" && go build -o "$state/chartrepo" ./test/chartrepo/cmd/chartrepo)
 	start charts "$state/chartrepo" -module "$istio_module" -out "$state/charts" \
-		-listen "127.0.0.1:$charts_port" -versions "${CTMD_CHART_VERSIONS:-$ISTIO_VERSION}"
-	wait_for "Istio chart repository" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$charts_port"
+		-listen "127.0.0.1:$charts_port" -versions "${CTMD_CHART_VERSIONS:-$ISTIO_VERSION}" \
+		-cert-manager-module "$cert_manager_module" -cert-manager-version "$CERT_MANAGER_VERSION"
+	wait_for "chart repository" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$charts_port"
 	# Pods are refused until the service account controller has created their namespace's account.
 	wait_for "default ServiceAccount" 120 "${kubectl[@]}" get serviceaccount default --namespace default
 
 	printf 'export KUBECONFIG=%s\nexport CTMD_CHART_REPO=%s\n' "$state/kubeconfig" "http://127.0.0.1:$charts_port" >"$state/env"
-	log "cluster up in $(fmt_secs $((SECONDS - begin))): API server https://127.0.0.1:$api_port, Istio charts http://127.0.0.1:$charts_port, state in $state"
+	log "cluster up in $(fmt_secs $((SECONDS - begin))): API server https://127.0.0.1:$api_port, charts http://127.0.0.1:$charts_port, state in $state"
 	echo "$state/kubeconfig"
 }
 

@@ -32,14 +32,24 @@ tools_path() {
 	printf '%s:%s:%s:%s:%s\n' "$PULUMI_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR" "$ISTIOCTL_DIR"
 }
 
-# istio_module_dir: download the pinned istio.io/istio module (once; the module cache keeps it) and
-# print where it was extracted. Outside any go.mod, so the project's requirements never see it.
-istio_module_dir() {
+# module_dir MODULE@VERSION CHECK: download a Go module (once; the module cache keeps it) and print
+# where it was extracted, if it holds the path CHECK. Outside any go.mod, so the project's
+# requirements never see it.
+module_dir() {
 	local dir
-	dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod GO111MODULE=on go mod download -json "istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION" |
+	dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod GO111MODULE=on go mod download -json "$1" |
 		sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-	[[ -n $dir && -d $dir/manifests/charts ]] || return 1
+	[[ -n $dir && -e $dir/$2 ]] || return 1
 	echo "$dir"
+}
+
+# istio_module_dir: the pinned istio.io/istio module, whose Istio charts the local cluster serves.
+istio_module_dir() { module_dir "istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION" manifests/charts; }
+
+# cert_manager_module_dir: the github.com/cert-manager/cert-manager module at the pinned release,
+# whose cert-manager chart the local cluster serves.
+cert_manager_module_dir() {
+	module_dir "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" deploy/charts/cert-manager/Chart.yaml
 }
 
 # fmt_secs N: "3m14s".

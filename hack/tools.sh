@@ -180,6 +180,8 @@ build istioctl "$ISTIO_CHARTS_MODULE_VERSION" "$ISTIOCTL_DIR" build_istioctl
 # that needs the module proxy.
 istio_module_dir >/dev/null || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"
 log "Istio charts: istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION in the module cache"
+cert_manager_module_dir >/dev/null || die "could not download github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION"
+log "cert-manager chart: github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION in the module cache"
 # Pulumi's own releases ship the language hosts next to the CLI, and that is where the CLI looks
 # when PULUMI_IGNORE_AMBIENT_PLUGINS is set (and where it looks first, without a warning, otherwise).
 ln -sfn "$PULUMI_LANGUAGE_GO_DIR/pulumi-language-go" "$PULUMI_DIR/pulumi-language-go"

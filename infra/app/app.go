@@ -55,6 +55,8 @@ type Args struct {
 	// header.
 	CanaryImage  string
 	CanaryWeight int
+	// TLS, when it names a domain, makes the gateway serve HTTPS for it (routes.go).
+	TLS TLS
 	// Mesh is what must exist before pods start (istiod, so they get sidecars) and before the
 	// Istio custom resources are created. Empty when the cluster already runs Istio.
 	Mesh []pulumi.Resource

@@ -46,6 +46,63 @@ func httpRoutes(canary bool, weight int) []any {
 	}
 }
 
+// TLS is the HTTPS edge: the public name the gateway serves and the Secret (in the gateway's
+// namespace) that holds its certificate. The zero value keeps the plain HTTP edge.
+type TLS struct {
+	Domain, CredentialName string
+}
+
+// gateway builds the Gateway's servers, the other half of the routing: plain HTTP for any host, or,
+// with a domain, HTTPS for that name alone and port 80 redirecting to it.
+//   - credentialName: "the secret (of type generic) should contain the following keys and values:
+//     key: <privateKey>, cert: <serverCert>" or a kubernetes.io/tls Secret (tls.key, tls.crt),
+//     which cert-manager writes; the Secret "must exist in the same namespace as the proxy where
+//     the gateway is deployed"
+//     (https://istio.io/latest/docs/reference/config/networking/gateway/#ServerTLSSettings,
+//     https://istio.io/latest/docs/tasks/traffic-management/ingress/secure-ingress/).
+//   - httpsRedirect: "If set to true, the load balancer will send a 301 redirect for all http
+//     connections, asking the clients to use HTTPS" (same reference).
+//
+// The HTTPS server's hosts are what the gateway matches the TLS SNI against: a name other than the
+// domain finds no server, so the gateway never answers with the certificate of a name it was not
+// asked for.
+func gateway(tls TLS) map[string]any {
+	selector := map[string]any{"istio": "ingressgateway"}
+	if tls.Domain == "" {
+		return map[string]any{"selector": selector, "servers": []any{map[string]any{
+			"port":  map[string]any{"number": 80, "name": "http", "protocol": "HTTP"},
+			"hosts": []any{"*"},
+		}}}
+	}
+	return map[string]any{"selector": selector, "servers": []any{
+		map[string]any{
+			"port":  map[string]any{"number": 443, "name": "https", "protocol": "HTTPS"},
+			"hosts": []any{tls.Domain},
+			"tls":   map[string]any{"mode": "SIMPLE", "credentialName": tls.CredentialName},
+		},
+		map[string]any{
+			"port":  map[string]any{"number": 80, "name": "http", "protocol": "HTTP"},
+			"hosts": []any{tls.Domain},
+			"tls":   map[string]any{"httpsRedirect": true},
+		},
+	}}
+}
+
+// virtualService binds httpRoutes to the Gateway for the hosts it serves: the same /api routes,
+// canary header and weights included, reach marketdata whether the request came over HTTP or was
+// decrypted by the HTTPS server.
+func virtualService(tls TLS, canary bool, weight int) map[string]any {
+	hosts := []any{"*"}
+	if tls.Domain != "" {
+		hosts = []any{tls.Domain}
+	}
+	return map[string]any{
+		"hosts":    hosts,
+		"gateways": []any{GatewayName},
+		"http":     httpRoutes(canary, weight),
+	}
+}
+
 // destinationRule gives one track its subset. The stable track's rule always exists; the
 // canary's comes and goes with the canary's other objects, as a rule of its own for the same
 // host, which Istio merges into the stable one (subsets are concatenated:

@@ -32,18 +32,8 @@ func meshResources(ctx *pulumi.Context, args Args, policy map[string]any, opts [
 		spec                   map[string]any
 		after                  []pulumi.Resource
 	}{
-		{"networking.istio.io/v1", "Gateway", GatewayName, map[string]any{
-			"selector": map[string]any{"istio": "ingressgateway"},
-			"servers": []any{map[string]any{
-				"port":  map[string]any{"number": 80, "name": "http", "protocol": "HTTP"},
-				"hosts": []any{"*"},
-			}},
-		}, nil},
-		{"networking.istio.io/v1", "VirtualService", "ctmd", map[string]any{
-			"hosts":    []any{"*"},
-			"gateways": []any{GatewayName},
-			"http":     httpRoutes(args.CanaryImage != "", args.CanaryWeight),
-		}, routesAfter},
+		{"networking.istio.io/v1", "Gateway", GatewayName, gateway(args.TLS), nil},
+		{"networking.istio.io/v1", "VirtualService", "ctmd", virtualService(args.TLS, args.CanaryImage != "", args.CanaryWeight), routesAfter},
 		{"networking.istio.io/v1", "DestinationRule", Name, destinationRule(stableSubset, stableVersion), nil},
 		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts), nil},
 		{"security.istio.io/v1", "PeerAuthentication", "default", map[string]any{

@@ -84,6 +84,8 @@ type Config struct {
 	KubeContext string
 
 	Operations Operations
+	// Edge is the public entry: HTTP only, or HTTPS for a domain (edge.go).
+	Edge Edge
 }
 
 // Defaults of every optional key. Pulumi.yaml declares the same defaults (a test compares them),
@@ -237,6 +239,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 			c.KubeContext = ambientContext()
 		}
 	}
+	c.Edge = r.edge(c.Target, c.Project)
 	if len(c.MongoHosts) == 0 {
 		r.warn("ctmd:mongoHosts is empty: the mongo-ext ServiceEntry lets the mesh reach any address on port 27017; list your database hosts with pulumi config set --path 'ctmd:mongoHosts[0]' '*.<cluster-id>.mongodb.net'")
 	}

@@ -121,6 +121,14 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"maintenanceExclusionStart":   "",
 		"maintenanceExclusionEnd":     "",
 		"maintenanceExclusionScope":   "",
+		// Edge: HTTP only until a domain is set.
+		"domain":                     cfg.Edge.Domain,
+		"dnsZone":                    cfg.Edge.DNSZone,
+		"acmeEmail":                  cfg.Edge.ACMEEmail,
+		"acmeServer":                 cfg.Edge.ACMEServer,
+		"tlsIssuer":                  cfg.Edge.Issuer,
+		"certManagerVersion":         cfg.Edge.CertManagerVersion,
+		"certManagerChartRepository": cfg.Edge.CertManagerChartRepository,
 	}
 	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
 	if err != nil {
@@ -266,6 +274,8 @@ func TestLoadSetValues(t *testing.T) {
 		CallerPrincipals:      []string{"example.org/ns/shop/sa/checkout"},
 		MongoConnectionString: cfg.MongoConnectionString,
 		Operations:            defaultOperations,
+		Edge: config.Edge{ACMEServer: config.DefaultACMEServer, CertManagerVersion: config.DefaultCertManagerVersion,
+			CertManagerChartRepository: config.DefaultCertManagerChartRepository},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -240,10 +239,13 @@ func (r *reader) chartRepository(key, def string) string {
 	return strings.TrimSuffix(v, "/")
 }
 
-func (r *reader) gcpProject() string {
+func (r *reader) gcpProject() string { return r.gcpProjectFor("needed when ctmd:target is gke") }
+
+// gcpProjectFor reads gcp:project; why says what needs it.
+func (r *reader) gcpProjectFor(why string) string {
 	v, ok := r.ctx.GetConfig("gcp:project")
 	if !ok || v == "" {
-		r.fail(errors.New(`missing required config "gcp:project" (needed when ctmd:target is gke): set it with pulumi config set gcp:project <project-id>`))
+		r.fail(fmt.Errorf(`missing required config "gcp:project" (%s): set it with pulumi config set gcp:project <project-id>`, why))
 		return ""
 	}
 	if !projectPattern.MatchString(v) {

@@ -1,10 +1,7 @@
 package mesh
 
 import (
-	"context"
 	"fmt"
-	"maps"
-	"strings"
 
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -60,42 +57,10 @@ func legacyReleases(ctx *pulumi.Context, parent pulumi.Resource) (map[string]boo
 // relinquish reads the Helm release a chart replaces under the release's own name and id. A read
 // of a resource the state holds as managed, with the same id, takes it out of Pulumi's management
 // without deleting it ("relinquish", pulumi/pkg resource/deploy/step_generator.go): no `helm
-// uninstall` runs, and the chart's objects are applied over the release's (forceApply). Helm's own
+// uninstall` runs, and the chart's objects are applied over the release's (charts.New applies them with force). Helm's own
 // record of the release (Secrets sh.helm.release.v1.<name>.v<n>) stays in the cluster, inert.
 // Once the update has exported LayoutOutput, the next one reads nothing and the engine drops the
 // read from the state.
 func relinquish(ctx *pulumi.Context, name, namespace string, opts ...pulumi.ResourceOption) (pulumi.Resource, error) {
 	return helmv3.GetRelease(ctx, name, pulumi.ID(namespace+"/"+name), nil, opts...)
 }
-
-// forceApply marks every object a chart renders so that Pulumi's server-side apply takes over the
-// fields another field manager holds instead of failing on them
-// (https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/#handle-field-conflicts-on-existing-resources):
-// the fields Helm applied in a stack made before the charts (relinquish; without the force the
-// takeover fails on istiod's webhook configurations, TestIstioLayoutMigration), and any a killed
-// update applied under a field manager of its own (each create gets a new one). The declared
-// value wins, as it did with `helm upgrade`.
-func forceApply() pulumi.ResourceOption {
-	return pulumi.Transforms([]pulumi.ResourceTransform{withPatchForce})
-}
-
-func withPatchForce(_ context.Context, a *pulumi.ResourceTransformArgs) *pulumi.ResourceTransformResult {
-	metadata, isObject := a.Props["metadata"].(pulumi.Map)
-	if !a.Custom || !strings.HasPrefix(a.Type, "kubernetes:") || !isObject {
-		return nil
-	}
-	annotations, _ := metadata["annotations"].(pulumi.Map)
-	annotations = maps.Clone(annotations)
-	if annotations == nil {
-		annotations = pulumi.Map{}
-	}
-	annotations[patchForce] = pulumi.String("true")
-	metadata = maps.Clone(metadata)
-	metadata["annotations"] = annotations
-	props := maps.Clone(a.Props)
-	props["metadata"] = metadata
-	return &pulumi.ResourceTransformResult{Props: props, Opts: a.Opts}
-}
-
-// patchForce is the kubernetes provider's annotation for a forced server-side apply.
-const patchForce = "pulumi.com/patchForce"

@@ -24,11 +24,16 @@ import (
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/internal/charts"
 )
 
 // GatewayRelease names the gateway release; the chart derives the Service, its service account
 // (the identity the app admits) and its istio= label from it.
 const GatewayRelease = "istio-ingressgateway"
+
+// GatewayNamespace is where the gateway runs, so where its TLS credentials must be.
+const GatewayNamespace = "istio-ingress"
 
 // gatewayLabel is the gateway pods' istio= label, which the app's Gateway selects.
 const gatewayLabel = "ingressgateway"
@@ -57,6 +62,9 @@ type Mesh struct {
 	// ControlPlane is that revision's istiod chart, what workloads wait for: once it runs, new
 	// pods get its sidecars.
 	ControlPlane pulumi.Resource
+	// Gateway is the ingress gateway's chart, in GatewayNamespace: what the gateway's TLS
+	// credentials wait for.
+	Gateway pulumi.Resource
 	// IngressIP is the gateway's external address, empty until the load balancer has one.
 	IngressIP pulumi.StringOutput
 }
@@ -92,17 +100,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			}
 			after = append(after, old)
 		}
-		source := chartSource(args.ChartRepository, chart)
-		return helmv4.NewChart(ctx, name, &helmv4.ChartArgs{
-			// The release name the templates see: the gateway chart derives its labels, Service
-			// and service account from it.
-			Name:           pulumi.String(name),
-			Chart:          source.Chart,
-			Version:        pulumi.String(version),
-			Namespace:      ns.Metadata.Name(),
-			RepositoryOpts: source.RepositoryOpts,
-			Values:         values,
-		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after), forceApply()})...)
+		// The release name the templates see: the gateway chart derives its labels, Service and
+		// service account from it.
+		return charts.New(ctx, name, charts.Args{
+			Repository: args.ChartRepository, Chart: chart, Version: version,
+			Namespace: ns.Metadata.Name(), Values: values,
+		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after)})...)
 	}
 
 	system, err := namespace("istio-system")
@@ -140,7 +143,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 		m.ControlPlane = istiod
 	}
-	ingress, err := namespace("istio-ingress")
+	ingress, err := namespace(GatewayNamespace)
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +160,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
+	m.Gateway = gateway
 
 	// The gateway's Service is the chart's; read it back once the chart is applied. The id waits
 	// for the chart's objects, so it stays unknown (and the read waits) during a preview.
-	id := gateway.Resources.ApplyT(func([]any) pulumi.ID { return pulumi.ID("istio-ingress/" + GatewayRelease) }).(pulumi.IDOutput)
+	id := gateway.Resources.ApplyT(func([]any) pulumi.ID { return pulumi.ID(GatewayNamespace + "/" + GatewayRelease) }).(pulumi.IDOutput)
 	svc, err := corev1.GetService(ctx, GatewayRelease, id, nil, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{gateway})})...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the ingress gateway Service: %w", err)
@@ -182,19 +186,6 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 // webhook before it serves.
 func validationWebhook() pulumi.Map {
 	return pulumi.Map{"validationFailurePolicy": pulumi.String("Fail")}
-}
-
-// chartSource says where one chart comes from. The Chart resource takes an OCI chart as a full
-// oci:// reference with no repository (the provider hands it to Helm's registry client), and any
-// other chart as a name within a Helm repository.
-func chartSource(repository, chart string) helmv4.ChartArgs {
-	if strings.HasPrefix(repository, "oci://") {
-		return helmv4.ChartArgs{Chart: pulumi.String(repository + "/" + chart)}
-	}
-	return helmv4.ChartArgs{
-		Chart:          pulumi.String(chart),
-		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(repository)},
-	}
 }
 
 // loadBalancerAddress is the first ingress address, or "" while none is assigned: a pending

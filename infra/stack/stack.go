@@ -4,11 +4,14 @@
 package stack
 
 import (
+	"strings"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cryptotracker/ctmd/infra/app"
 	"github.com/cryptotracker/ctmd/infra/cluster"
 	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/edge"
 	"github.com/cryptotracker/ctmd/infra/gke"
 	"github.com/cryptotracker/ctmd/infra/mesh"
 )
@@ -56,6 +59,8 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	// Without Istio installed here, the stack neither waits for it nor knows its gateway: the
 	// ingress address is then the existing installation's business and reported empty.
 	var meshDeps []pulumi.Resource
+	// The gateway's own resource, when the stack installs it: what its TLS credential waits for.
+	var gateway pulumi.Resource
 	ingressIP := pulumi.String("").ToStringOutput()
 	istioVersion, istioRevision := "", ""
 	if cfg.InstallIstio {
@@ -73,11 +78,27 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 			return nil, err
 		}
 		meshDeps = []pulumi.Resource{m.ControlPlane}
+		gateway = m.Gateway
 		ingressIP = m.IngressIP
 		if reservedIngressIP != nil {
 			ingressIP = reservedIngressIP.ToStringOutput()
 		}
 		istioVersion, istioRevision = cfg.IstioVersion, m.Revision
+	}
+
+	var tls app.TLS
+	if cfg.Edge.HTTPS() {
+		if _, err := edge.New(ctx, "edge", edge.Args{
+			Provider:         target.Provider,
+			Edge:             cfg.Edge,
+			ClusterName:      cfg.ClusterName,
+			IngressIP:        reservedIngressIP,
+			GatewayNamespace: gatewayNamespace(cfg),
+			Gateway:          gateway,
+		}); err != nil {
+			return nil, err
+		}
+		tls = app.TLS{Domain: cfg.Edge.Domain, CredentialName: edge.CredentialName}
 	}
 
 	a, err := app.New(ctx, "marketdata", app.Args{
@@ -93,6 +114,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		ManagedPrometheus:     cfg.Target == config.TargetGKE,
 		Mesh:                  meshDeps,
 		IstioRevision:         istioRevision,
+		TLS:                   tls,
 	})
 	if err != nil {
 		return nil, err
@@ -102,7 +124,10 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	outputs["kubeconfig"] = pulumi.ToSecret(target.Kubeconfig)
 	outputs["ingressIp"] = ingressIP
 	outputs["url"] = ingressIP.ApplyT(func(ip string) string {
-		if ip == "" {
+		switch {
+		case cfg.Edge.HTTPS():
+			return "https://" + cfg.Edge.Domain + "/api/v1/currencies"
+		case ip == "":
 			return ""
 		}
 		return "http://" + ip + "/api/v1/currencies"
@@ -123,4 +148,16 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	outputs["canaryImage"] = pulumi.String(cfg.CanaryImage)
 	outputs["canaryWeight"] = pulumi.Int(canaryWeight)
 	return outputs, nil
+}
+
+// gatewayNamespace is where the ingress gateway runs: the one ctmd installs, or else the one the
+// configured gateway identity names (cluster.local/ns/<namespace>/sa/<account>), since a Gateway's
+// credential must be a Secret in its proxy's namespace.
+func gatewayNamespace(cfg *config.Config) string {
+	if cfg.InstallIstio {
+		return mesh.GatewayNamespace
+	}
+	_, rest, _ := strings.Cut(cfg.IngressPrincipals[0], "/ns/")
+	ns, _, _ := strings.Cut(rest, "/")
+	return ns
 }

@@ -1,11 +1,15 @@
-// Package chartrepo turns the Istio Helm charts embedded in the istio.io/istio Go module into a
-// Helm repository (packaged charts plus index.yaml) that the local cluster serves on loopback, so
-// the real kubernetes provider installs Istio's real charts offline.
+// Package chartrepo turns the Helm charts embedded in Go modules (Istio's in istio.io/istio,
+// cert-manager's in github.com/cert-manager/cert-manager) into a Helm repository (packaged charts
+// plus index.yaml) that the local cluster serves on loopback, so the real kubernetes provider
+// installs the real charts offline.
 //
 // The module is Istio's development branch, whose charts carry the placeholder version 1.0.0 that
 // Istio's release tooling replaces when it publishes a release. Package does the same replacement
 // for each version asked for: the charts are those of the module's commit whatever version they
-// are labelled with, and callers must say so wherever they report a version.
+// are labelled with, and callers must say so wherever they report a version. cert-manager's chart
+// carries v0.0.0 until its release tool stamps it; its module is the release tag itself, so the
+// stamp (with the v, as cert-manager publishes it, and as its templates expect of appVersion,
+// the image tag) is the true version.
 package chartrepo
 
 import (
@@ -17,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -41,34 +46,48 @@ var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 var (
 	versionLine    = regexp.MustCompile(`(?m)^version:.*$`)
 	appVersionLine = regexp.MustCompile(`(?m)^appVersion:.*$`)
-	semver         = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	semver         = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+$`)
 )
 
-// Package writes <chart>-<version>.tgz for every chart in Charts and every version, and an
-// index.yaml listing them, into out. chartsDir is the module's manifests/charts folder.
-func Package(chartsDir, out string, versions []string) error {
-	if len(versions) == 0 {
-		return errors.New("no chart version given")
+// CertManagerChart is the folder of cert-manager's chart in its module.
+const CertManagerChart = "deploy/charts/cert-manager"
+
+// Chart is one chart to serve: its folder, its name, and the versions it is labelled with.
+type Chart struct {
+	Name, Dir string
+	Versions  []string
+}
+
+// IstioCharts are the charts of Charts in an istio.io/istio module's manifests/charts folder,
+// each labelled with every version.
+func IstioCharts(chartsDir string, versions []string) []Chart {
+	var charts []Chart
+	for _, name := range slices.Sorted(maps.Keys(Charts)) {
+		charts = append(charts, Chart{Name: name, Dir: filepath.Join(chartsDir, Charts[name]), Versions: versions})
 	}
+	return charts
+}
+
+// Write packages every chart under each of its versions into out, with an index.yaml listing them.
+func Write(out string, charts []Chart) error {
 	index := map[string][]map[string]any{}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for name := range Charts {
-			if !yield(name) {
-				return
+	for _, c := range charts {
+		if len(c.Versions) == 0 {
+			return fmt.Errorf("chart %s: no version given", c.Name)
+		}
+		for _, version := range c.Versions {
+			if !semver.MatchString(version) {
+				return fmt.Errorf("chart %s version %q is not [v]MAJOR.MINOR.PATCH", c.Name, version)
 			}
-		}
-	})
-	for _, version := range versions {
-		if !semver.MatchString(version) {
-			return fmt.Errorf("chart version %q is not MAJOR.MINOR.PATCH", version)
-		}
-		for _, name := range names {
-			entry, err := packageChart(filepath.Join(chartsDir, Charts[name]), name, version, out)
+			entry, err := packageChart(c.Dir, c.Name, version, out)
 			if err != nil {
-				return fmt.Errorf("chart %s %s: %w", name, version, err)
+				return fmt.Errorf("chart %s %s: %w", c.Name, version, err)
 			}
-			index[name] = append(index[name], entry)
+			index[c.Name] = append(index[c.Name], entry)
 		}
+	}
+	if len(index) == 0 {
+		return errors.New("no chart given")
 	}
 	doc, err := yaml.Marshal(map[string]any{
 		"apiVersion": "v1",

@@ -38,7 +38,7 @@ func fakeCharts(t *testing.T) string {
 
 func TestPackageWritesARepositoryHelmCanRead(t *testing.T) {
 	out := t.TempDir()
-	if err := Package(fakeCharts(t), out, []string{"1.30.2", "1.31.0"}); err != nil {
+	if err := Write(out, IstioCharts(fakeCharts(t), []string{"1.30.2", "1.31.0"})); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(filepath.Join(out, "index.yaml"))
@@ -91,7 +91,7 @@ func TestPackageIsReproducible(t *testing.T) {
 	charts := fakeCharts(t)
 	a, b := t.TempDir(), t.TempDir()
 	for _, out := range []string{a, b} {
-		if err := Package(charts, out, []string{"1.30.2"}); err != nil {
+		if err := Write(out, IstioCharts(charts, []string{"1.30.2"})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,17 +106,17 @@ func TestPackageIsReproducible(t *testing.T) {
 
 func TestPackageRefusesWhatIsNotAChartRelease(t *testing.T) {
 	charts := fakeCharts(t)
-	if err := Package(charts, t.TempDir(), []string{"1.30"}); err == nil || !strings.Contains(err.Error(), `"1.30"`) {
+	if err := Write(t.TempDir(), IstioCharts(charts, []string{"1.30"})); err == nil || !strings.Contains(err.Error(), `"1.30"`) {
 		t.Errorf("version 1.30: err = %v, want it named", err)
 	}
-	if err := Package(charts, t.TempDir(), nil); err == nil {
+	if err := Write(t.TempDir(), IstioCharts(charts, nil)); err == nil {
 		t.Error("no versions: no error")
 	}
 	// A module whose folder holds another chart than expected must not be served under our name.
 	if err := os.WriteFile(filepath.Join(charts, "gateway", "Chart.yaml"), []byte("name: gateways\nversion: 1.0.0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Package(charts, t.TempDir(), []string{"1.30.2"}); err == nil || !strings.Contains(err.Error(), "gateways") {
+	if err := Write(t.TempDir(), IstioCharts(charts, []string{"1.30.2"})); err == nil || !strings.Contains(err.Error(), "gateways") {
 		t.Errorf("renamed chart: err = %v, want the unexpected name", err)
 	}
 }
@@ -142,5 +142,50 @@ func untar(t *testing.T, archive []byte) map[string]string {
 			t.Fatal(err)
 		}
 		files[hdr.Name] = string(body)
+	}
+}
+
+// cert-manager's chart, as its module holds it (v0.0.0 until stamped), is served beside Istio's
+// under its release version with the v, which its templates use as the image tag (appVersion).
+func TestWriteStampsCertManagerBesideIstio(t *testing.T) {
+	module := t.TempDir()
+	dir := filepath.Join(module, CertManagerChart)
+	if err := os.MkdirAll(filepath.Join(dir, "templates"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chart := "apiVersion: v2\nname: cert-manager\n# The version and appVersion fields are set automatically by the release tool\nversion: v0.0.0\nappVersion: v0.0.0\n"
+	if err := os.WriteFile(filepath.Join(dir, "Chart.yaml"), []byte(chart), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "templates", "deployment.yaml"), []byte("image: x:{{ .Chart.AppVersion }}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	charts := append(IstioCharts(fakeCharts(t), []string{"1.31.1"}), Chart{Name: "cert-manager", Dir: dir, Versions: []string{"v1.21.2"}})
+	if err := Write(out, charts); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "index.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index struct {
+		Entries map[string][]struct{ Version, AppVersion string }
+	}
+	if err := yaml.Unmarshal(raw, &index); err != nil {
+		t.Fatal(err)
+	}
+	if len(index.Entries) != 4 {
+		t.Errorf("index lists %d charts, want Istio's three and cert-manager", len(index.Entries))
+	}
+	if e := index.Entries["cert-manager"]; len(e) != 1 || e[0].Version != "v1.21.2" || e[0].AppVersion != "v1.21.2" {
+		t.Errorf("cert-manager entries %+v, want version and appVersion v1.21.2", e)
+	}
+	archive, err := os.ReadFile(filepath.Join(out, "cert-manager-v1.21.2.tgz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files := untar(t, archive); !strings.Contains(files["cert-manager/Chart.yaml"], "\nversion: v1.21.2\nappVersion: v1.21.2\n") {
+		t.Errorf("Chart.yaml %q not stamped", files["cert-manager/Chart.yaml"])
 	}
 }

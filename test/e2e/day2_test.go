@@ -118,6 +118,10 @@ func TestDayTwo(t *testing.T) {
 		s.assertNoOp(t, out)
 		analyzeMesh(t, "rotation", withoutIstio)
 	})
+
+	t.Run("a domain is added and removed with plain ups", func(t *testing.T) {
+		checkDomainAddedAndRemoved(t, k, s, out)
+	})
 }
 
 // rotatedPassword is the database password after the rotation, as recognisable as password.

@@ -144,6 +144,15 @@ func TestIstioFromRealCharts(t *testing.T) {
 			svc.Status.LoadBalancer.Ingress[0].IP != loadBalancerIP {
 			t.Fatalf("gateway Service type %s status %+v, want a LoadBalancer at %s", svc.Spec.Type, svc.Status.LoadBalancer, loadBalancerIP)
 		}
+		// The HTTPS edge (ctmd:domain) needs 443 on the load balancer: the chart's default ports,
+		// which the stack's service values must not replace.
+		exposed := map[int32]int32{}
+		for _, p := range svc.Spec.Ports {
+			exposed[p.Port] = p.TargetPort.IntVal
+		}
+		if exposed[80] != 80 || exposed[443] != 443 {
+			t.Errorf("gateway Service ports %v, want 80 and 443 to the gateway's 80 and 443", svc.Spec.Ports)
+		}
 		for key, want := range map[string]string{
 			"ingressIp":     loadBalancerIP,
 			"url":           "http://" + loadBalancerIP + "/api/v1/currencies",

@@ -12,7 +12,7 @@
 //	PATH                         starts with the tools directories: pulumi is taken from there
 //	CTMD_E2E_KUBERNETES_PLUGIN   the pulumi-resource-kubernetes binary built by hack/tools.sh
 //	PULUMI_KUBERNETES_VERSION    its version (versions.env)
-//	CTMD_CHART_REPO              the local cluster's Helm repository of Istio's charts
+//	CTMD_CHART_REPO              the local cluster's Helm repository of Istio's and cert-manager's charts
 //	CTMD_ISTIO_MODULE_DIR        the istio.io/istio module those charts come from
 //	ISTIO_CHARTS_MODULE_VERSION  that module's version, ISTIO_VERSION the one the charts are labelled
 //	ISTIO_E2E_NEXT_VERSION       a second label of the same charts, for the upgrade tests

@@ -136,6 +136,7 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		email := fmt.Sprintf("%s@%s.iam.gserviceaccount.com", str("accountId"), str("project"))
 		state["email"] = resource.NewProperty(email)
 		state["member"] = resource.NewProperty("serviceAccount:" + email)
+		state["name"] = resource.NewProperty(fmt.Sprintf("projects/%s/serviceAccounts/%s", str("project"), email))
 	case "gcp:compute/address:Address":
 		state["address"] = resource.NewProperty(AddressFor(args.Name))
 		state["selfLink"] = resource.NewProperty(fmt.Sprintf("https://www.googleapis.com/compute/v1/projects/%s/regions/%s/addresses/%s",

@@ -1,8 +1,11 @@
 // Command chartrepo packages the Istio charts of a downloaded istio.io/istio module under the given
-// versions and serves them as a Helm repository on a loopback address until it is stopped. The
-// local cluster (hack/cluster.sh) runs it; see package chartrepo for what the versions mean.
+// versions, and cert-manager's chart of a downloaded github.com/cert-manager/cert-manager module
+// under its release version, and serves them as a Helm repository on a loopback address until it
+// is stopped. The local cluster (hack/cluster.sh) runs it; see package chartrepo for what the
+// versions mean.
 //
-//	chartrepo -module <dir of istio.io/istio@version> -listen 127.0.0.1:PORT -out <dir> -versions 1.30.2[,1.31.0]
+//	chartrepo -module <dir of istio.io/istio@version> -listen 127.0.0.1:PORT -out <dir> -versions 1.30.2[,1.31.0] \
+//	    -cert-manager-module <dir of github.com/cert-manager/cert-manager@vX.Y.Z> -cert-manager-version vX.Y.Z
 package main
 
 import (
@@ -36,17 +39,22 @@ func run(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address to serve on")
 	out := fs.String("out", "", "directory to write the packaged charts and index.yaml into")
 	versions := fs.String("versions", "", "comma-separated chart versions to package the charts as")
+	certManager := fs.String("cert-manager-module", "", "directory of the downloaded github.com/cert-manager/cert-manager module")
+	certManagerVersion := fs.String("cert-manager-version", "", "the version of that module (its release tag)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *module == "" || *out == "" || *versions == "" {
-		return errors.New("-module, -out and -versions are required")
+	if *module == "" || *out == "" || *versions == "" || *certManager == "" || *certManagerVersion == "" {
+		return errors.New("-module, -out, -versions, -cert-manager-module and -cert-manager-version are required")
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	list := strings.Split(*versions, ",")
-	if err := chartrepo.Package(filepath.Join(*module, "manifests", "charts"), *out, list); err != nil {
+	charts := append(chartrepo.IstioCharts(filepath.Join(*module, "manifests", "charts"), list), chartrepo.Chart{
+		Name: "cert-manager", Dir: filepath.Join(*certManager, chartrepo.CertManagerChart), Versions: []string{*certManagerVersion},
+	})
+	if err := chartrepo.Write(*out, charts); err != nil {
 		return err
 	}
 	// The development branch's own version, so every log says which charts really run.
@@ -61,7 +69,8 @@ func run(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	log.Info("serving Istio charts", "url", "http://"+ln.Addr().String(), "module", filepath.Base(*module),
 		"moduleVersionFile", strings.TrimSpace(string(devVersion)), "packagedAs", list,
-		"note", "the charts are the module commit's, labelled with these versions")
+		"note", "the Istio charts are the module commit's, labelled with these versions",
+		"certManager", *certManagerVersion)
 
 	srv := &http.Server{Handler: http.FileServer(http.Dir(*out)), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

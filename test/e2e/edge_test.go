@@ -1,0 +1,155 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/cryptotracker/ctmd/infra/config"
+)
+
+var (
+	certificateGVR   = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+	clusterIssuerGVR = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"}
+)
+
+const (
+	e2eDomain = "api.e2e.example.test"
+	// gatewayNamespace is the namespace of gatewayPrincipal, where the Certificate's Secret goes.
+	gatewayNamespace = "istio-ingress"
+)
+
+// httpsKeys are the keys that turn the day-2 stack's edge to HTTPS with ctmd's own issuer on an
+// existing cluster, the combination that installs cert-manager from the served chart.
+func httpsKeys() auto.ConfigMap {
+	return auto.ConfigMap{
+		"ctmd:domain":                     {Value: e2eDomain},
+		"ctmd:dnsZone":                    {Value: "e2e-example-test"},
+		"ctmd:acmeEmail":                  {Value: "ops@e2e.example.test"},
+		"ctmd:acmeServer":                 {Value: config.StagingACMEServer},
+		"ctmd:certManagerChartRepository": {Value: env.chartRepo},
+		"gcp:project":                     {Value: "ctmd-e2e-dns"},
+	}
+}
+
+// checkDomainAddedAndRemoved adds a domain to a running HTTP stack and removes it again, each with
+// a plain `pulumi up` followed by a preview that expects no changes. In between, cert-manager's real
+// chart is installed through the engine and the API server accepts the ClusterIssuer and the
+// Certificate against its real CRDs (and refuses a broken Certificate: the schema is enforced).
+// Issuance itself needs an ACME server and Cloud DNS, which the offline cluster has neither of.
+func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *transcript) {
+	ctx := t.Context()
+	// The cluster's own Istio would own the gateway's namespace; the local cluster has none.
+	if _, err := k.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gatewayNamespace}}, metav1.CreateOptions{}); err == nil {
+		t.Cleanup(func() {
+			_ = k.kube.CoreV1().Namespaces().Delete(context.Background(), gatewayNamespace, metav1.DeleteOptions{}) // best effort: the cluster is thrown away
+		})
+	} else if !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	keys := httpsKeys()
+	if err := s.SetAllConfig(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res := mustUp(t, s, out)
+	t.Logf("adding the domain (cert-manager installed from the served chart): %s", time.Since(start).Round(time.Second))
+
+	if got := res.Outputs["url"].Value; got != "https://"+e2eDomain+"/api/v1/currencies" {
+		t.Errorf("output url %v, want https on the domain", got)
+	}
+	for _, name := range []string{"cert-manager", "cert-manager-webhook", "cert-manager-cainjector"} {
+		if _, err := k.kube.AppsV1().Deployments("cert-manager").Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("cert-manager's chart: Deployment %s: %v", name, err)
+		}
+	}
+	assertJSON(t, "ClusterIssuer", k.spec(t, clusterIssuerGVR, "", config.OwnIssuer), `{"acme": {
+		"email": "ops@e2e.example.test", "server": "`+config.StagingACMEServer+`",
+		"privateKeySecretRef": {"name": "ctmd-acme-account"},
+		"solvers": [{"dns01": {"cloudDNS": {"project": "ctmd-e2e-dns", "hostedZoneName": "e2e-example-test"}}}]
+	}}`)
+	assertJSON(t, "Certificate", k.spec(t, certificateGVR, gatewayNamespace, "ctmd-edge"), `{
+		"secretName": "ctmd-edge-tls", "dnsNames": ["`+e2eDomain+`"],
+		"issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "ctmd-acme"}
+	}`)
+	assertJSON(t, "Gateway servers", specField(t, k, gatewayGVR, "ctmd-gateway", "servers"), `[
+		{"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["`+e2eDomain+`"],
+			"tls": {"mode": "SIMPLE", "credentialName": "ctmd-edge-tls"}},
+		{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["`+e2eDomain+`"],
+			"tls": {"httpsRedirect": true}}
+	]`)
+	assertJSON(t, "VirtualService hosts", specField(t, k, virtualServiceGVR, "ctmd", "hosts"), `["`+e2eDomain+`"]`)
+	checkCertificateSchemaEnforced(t, k)
+	s.assertNoOp(t, out)
+	analyzeMesh(t, "adding the domain", withoutIstio)
+
+	for key := range keys {
+		if err := s.RemoveConfig(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start = time.Now()
+	mustUp(t, s, out)
+	t.Logf("removing the domain: %s", time.Since(start).Round(time.Second))
+	assertJSON(t, "Gateway servers", specField(t, k, gatewayGVR, "ctmd-gateway", "servers"),
+		`[{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]`)
+	for what, err := range map[string]error{
+		"Certificate":   getErr(k, certificateGVR, gatewayNamespace, "ctmd-edge"),
+		"ClusterIssuer": getErr(k, clusterIssuerGVR, "", config.OwnIssuer),
+	} {
+		if done, reason := gone(err); !done {
+			t.Errorf("%s still there after the domain was removed: %s", what, reason)
+		}
+	}
+	if _, err := k.kube.AppsV1().Deployments("cert-manager").Get(ctx, "cert-manager", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("cert-manager's controller after the domain was removed: %v, want it uninstalled", err)
+	}
+	// The chart marks its CRDs helm.sh/resource-policy: keep, which the engine honours: deleting
+	// them would delete every cert-manager object of the cluster (README, HTTPS for a domain).
+	if _, err := k.dyn.Resource(crdGVR).Get(ctx, "certificates.cert-manager.io", metav1.GetOptions{}); err != nil {
+		t.Errorf("cert-manager's Certificate CRD after the domain was removed: %v, want it kept", err)
+	}
+	s.assertNoOp(t, out)
+	analyzeMesh(t, "removing the domain", withoutIstio)
+}
+
+// checkCertificateSchemaEnforced proves the API server checks cert-manager's kinds against the
+// chart's CRDs: a Certificate whose issuerRef lacks its required name is refused.
+func checkCertificateSchemaEnforced(t *testing.T, k clients) {
+	t.Helper()
+	broken := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+		"metadata": map[string]any{"name": "ctmd-edge-broken", "namespace": gatewayNamespace},
+		"spec":     map[string]any{"secretName": "x", "dnsNames": []any{e2eDomain}, "issuerRef": map[string]any{"kind": "ClusterIssuer"}},
+	}}
+	_, err := k.dyn.Resource(certificateGVR).Namespace(gatewayNamespace).Create(t.Context(), broken, metav1.CreateOptions{})
+	if err == nil {
+		_ = k.dyn.Resource(certificateGVR).Namespace(gatewayNamespace).Delete(context.Background(), broken.GetName(), metav1.DeleteOptions{}) // best effort
+		t.Fatal("the API server accepted a Certificate without issuerRef.name: cert-manager's CRD schema is not enforced")
+	}
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "issuerRef.name") {
+		t.Errorf("broken Certificate refused with %v, want a schema error on spec.issuerRef.name", err)
+	}
+}
+
+func specField(t *testing.T, k clients, gvr schema.GroupVersionResource, name, field string) any {
+	t.Helper()
+	spec, _ := k.spec(t, gvr, namespace, name).(map[string]any)
+	return spec[field]
+}
+
+// getErr is the error of reading one object (nil when it exists); ns "" for cluster-scoped kinds.
+func getErr(k clients, gvr schema.GroupVersionResource, ns, name string) error {
+	_, err := k.dyn.Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	return err
+}
