@@ -4,6 +4,13 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/edge"
 )
 
 var (
@@ -152,4 +160,58 @@ func specField(t *testing.T, k clients, gvr schema.GroupVersionResource, name, f
 func getErr(k clients, gvr schema.GroupVersionResource, ns, name string) error {
 	_, err := k.dyn.Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
 	return err
+}
+
+// checkCredentialAnalyzed gives a stack whose Istio ctmd installs a domain. Its gateway has pods,
+// so istioctl analyze looks up the Gateway's credentialName in the gateway's namespace. Offline,
+// cert-manager never issues the certificate and the analyzer must say so (IST0101 on the
+// credential); the Secret cert-manager writes once it has (a self-signed certificate for the
+// domain here) makes the analysis clean.
+func checkCredentialAnalyzed(t *testing.T, k clients, s *testStack, out *transcript, a analysis) {
+	ctx := t.Context()
+	if err := s.SetAllConfig(ctx, httpsKeys()); err != nil {
+		t.Fatal(err)
+	}
+	mustUp(t, s, out)
+	report, err := istioctlAnalyze(t, namespace, a)
+	if err == nil || !strings.Contains(report, "IST0101") || !strings.Contains(report, edge.CredentialName) {
+		t.Errorf("istioctl analyze -n %s before the certificate is issued: error %v, want IST0101 on credentialName %s:\n%s", namespace, err, edge.CredentialName, report)
+	}
+	certPEM, keyPEM := selfSigned(t, e2eDomain)
+	issued := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: edge.CredentialName, Namespace: gatewayNamespace},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}
+	if _, err := k.kube.CoreV1().Secrets(gatewayNamespace).Create(ctx, issued, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	analyzeMesh(t, "the certificate is issued", a)
+}
+
+// selfSigned is a certificate for host and its key, PEM-encoded as in a kubernetes.io/tls Secret.
+func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: host},
+		DNSNames:     []string{host},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }

@@ -172,6 +172,9 @@ func TestIstioFromRealCharts(t *testing.T) {
 		s.assertNoOp(t, out)
 		analyzeMesh(t, "second up", onRevision(k, revision))
 	})
+	t.Run("HTTPS edge: istioctl analyze checks the certificate's Secret", func(t *testing.T) {
+		checkCredentialAnalyzed(t, k, s, out, onRevision(k, revision))
+	})
 
 	// Everything the charts made outside the namespaces, so that destroy can be held to it.
 	made := chartClusterObjects(t, k)
