@@ -84,6 +84,7 @@ type Config struct {
 	KubeContext string
 
 	Operations Operations
+	Alerts     Alerts
 }
 
 // Defaults of every optional key. Pulumi.yaml declares the same defaults (a test compares them),
@@ -158,6 +159,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		CallerPrincipals:         r.principals("callerPrincipals"),
 	}
 	c.Operations = r.operations(c.Target)
+	c.Alerts = r.alerts(c.Target)
 	if len(c.IngressPrincipals) == 0 {
 		if c.InstallIstio {
 			c.IngressPrincipals = []string{InstalledGatewayPrincipal}

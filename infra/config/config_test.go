@@ -121,6 +121,13 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"maintenanceExclusionStart":   "",
 		"maintenanceExclusionEnd":     "",
 		"maintenanceExclusionScope":   "",
+		// Alerts: the objectives are percentages in the file (a config value has no float type);
+		// managedPrometheus depends on the target (TestAlertsDefaults).
+		"availabilityObjective": config.DefaultAvailabilityObjective,
+		"latencyObjective":      config.DefaultLatencyObjective,
+		"latencyThresholdMs":    cfg.Alerts.LatencyThresholdMs,
+		"managedPrometheus":     "",
+		"alertReceiverUrl":      "",
 	}
 	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
 	if err != nil {
@@ -266,6 +273,7 @@ func TestLoadSetValues(t *testing.T) {
 		CallerPrincipals:      []string{"example.org/ns/shop/sa/checkout"},
 		MongoConnectionString: cfg.MongoConnectionString,
 		Operations:            defaultOperations,
+		Alerts:                defaultAlerts(config.TargetGKE),
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)
