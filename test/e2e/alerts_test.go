@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -124,4 +127,38 @@ func jsonString(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestNoReceiverWarnsOnce: on a cluster with Managed Prometheus but no receiver, the preview
+// succeeds (the alerts still evaluate) and says exactly once that nobody will be notified.
+func TestNoReceiverWarnsOnce(t *testing.T) {
+	t.Parallel() // a preview only: nothing in the cluster changes
+	s := newStack(t, "e2e-no-receiver", auto.ConfigMap{
+		"ctmd:target":                {Value: "existing"},
+		"ctmd:installIstio":          {Value: "false"},
+		"ctmd:image":                 {Value: image},
+		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
+		"ctmd:managedPrometheus":     {Value: "true"},
+	})
+	if err := s.SetConfigWithOptions(t.Context(), "ctmd:ingressPrincipals[0]", auto.ConfigValue{Value: gatewayPrincipal}, &auto.ConfigOptions{Path: true}); err != nil {
+		t.Fatal(err)
+	}
+	stream := make(chan events.EngineEvent)
+	warnings := make(chan int)
+	go func() {
+		n := 0
+		for ev := range stream {
+			if d := ev.DiagnosticEvent; d != nil && d.Severity == "warning" && strings.Contains(d.Message, "notify nobody") {
+				n++
+			}
+		}
+		warnings <- n
+	}()
+	out := &transcript{}
+	if _, err := s.Preview(t.Context(), optpreview.EventStreams(stream), optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out)); err != nil {
+		t.Fatalf("preview without a receiver: %v", err)
+	}
+	if n := <-warnings; n != 1 {
+		t.Errorf("the preview warned %d times that nobody is notified, want once", n)
+	}
 }

@@ -199,8 +199,8 @@ func TestDeployVerifyDestroy(t *testing.T) {
 			t.Fatal(err)
 		}
 		amConfig := base64.StdEncoding.EncodeToString(amSecret.Data[alerts.AlertmanagerKey])
-		if !strings.Contains(string(decrypted.Deployment), receiverToken) {
-			t.Fatal("the decrypted state does not hold the receiver: the leak search would prove nothing")
+		if !strings.Contains(string(decrypted.Deployment), amConfig) {
+			t.Fatal("the decrypted state does not hold the encoded Alertmanager configuration: the leak search would prove nothing")
 		}
 		assertNotInState(t, s, out, map[string]string{
 			"password": password, "connection string": connection, "connection string (base64)": encoded,

@@ -210,7 +210,11 @@ func series(tracks ...traffic) string {
 			all = append(all, phase{p.minutes, p.perMinute})
 		}
 		b.WriteString(counter("istio_requests_total", istioLabels(tr.track, `response_code="200"`), ok...))
-		b.WriteString(counter("istio_requests_total", istioLabels(tr.track, `response_code="503"`), bad...))
+		// Istio exports a response code's series only once a request got it: a track that
+		// never failed has no 503 series at all, which the rules must handle.
+		if slices.ContainsFunc(tr.phases, func(p trafficPhase) bool { return p.errors > 0 }) {
+			b.WriteString(counter("istio_requests_total", istioLabels(tr.track, `response_code="503"`), bad...))
+		}
 		b.WriteString(counter("istio_request_duration_milliseconds_bucket", istioLabels(tr.track, `response_code="200", le="250"`), fast...))
 		b.WriteString(counter("istio_request_duration_milliseconds_bucket", istioLabels(tr.track, `response_code="200", le="+Inf"`), all...))
 		b.WriteString(counter("istio_request_duration_milliseconds_count", istioLabels(tr.track, `response_code="200"`), all...))
