@@ -1,6 +1,7 @@
 package slorules
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -188,6 +189,9 @@ func counter(metric, labelSet string, phases ...phase) string {
 type traffic struct {
 	track  string
 	phases []trafficPhase
+	// le spells the threshold bucket's bound: "250" as Envoy writes it, unless set ("250.0" is
+	// how Prometheus 3 stores it).
+	le string
 }
 
 type trafficPhase struct {
@@ -215,7 +219,7 @@ func series(tracks ...traffic) string {
 		if slices.ContainsFunc(tr.phases, func(p trafficPhase) bool { return p.errors > 0 }) {
 			b.WriteString(counter("istio_requests_total", istioLabels(tr.track, `response_code="503"`), bad...))
 		}
-		b.WriteString(counter("istio_request_duration_milliseconds_bucket", istioLabels(tr.track, `response_code="200", le="250"`), fast...))
+		b.WriteString(counter("istio_request_duration_milliseconds_bucket", istioLabels(tr.track, `response_code="200", le="`+cmp.Or(tr.le, "250")+`"`), fast...))
 		b.WriteString(counter("istio_request_duration_milliseconds_bucket", istioLabels(tr.track, `response_code="200", le="+Inf"`), all...))
 		b.WriteString(counter("istio_request_duration_milliseconds_count", istioLabels(tr.track, `response_code="200"`), all...))
 	}
