@@ -80,9 +80,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, err
 		}
 		if args.HasReceiver {
-			// The configuration holds the receiver URL, so it is built inside the secret output
-			// and stays secret in the state; StringData is the only place it goes.
-			config := pulumi.ToSecret(args.Receiver.ApplyT(alertmanagerConfig)).(pulumi.StringOutput)
+			// The configuration holds the receiver URL, so it is built inside the receiver's
+			// secret output (config.Load makes it one) and stays secret in the state;
+			// StringData is the only place it goes.
+			config := args.Receiver.ApplyT(alertmanagerConfig).(pulumi.StringOutput)
 			if _, err := corev1.NewSecret(ctx, AlertmanagerSecret, &corev1.SecretArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Name:      pulumi.String(AlertmanagerSecret),
