@@ -81,9 +81,11 @@ func Availability(objective float64, selector string) SLO {
 }
 
 // IstioBuckets are the upper bounds (ms) of Istio's request duration histogram
-// (istio_request_duration_milliseconds, defaults of the stats filter,
-// https://istio.io/latest/docs/reference/config/metrics/ and Istio's stats plugin): a latency
-// threshold must be one of them, or no bucket counts the requests under it.
+// (istio_request_duration_milliseconds): the sidecar's Envoy records it with Envoy's default
+// buckets, 0.5, 1, 5, ... 3600000 (histogram_bucket_settings,
+// https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/metrics/v3/stats.proto), since the
+// stack sets no sidecar.istio.io/statsHistogramBuckets annotation. A latency threshold must be one
+// of them, or no bucket counts the requests under it; 0.5 is left out, thresholds being whole ms.
 var IstioBuckets = []int{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
 
 // Latency is the share of requests answered within thresholdMs, which must be one of IstioBuckets.
