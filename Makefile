@@ -89,9 +89,10 @@ cluster-down: ## stop the local control plane started by cluster-up
 # the suite, whose minutes go mostly to waiting on the engine and the API server, so a cold build
 # fills idle cores instead of adding its minutes. --output-sync keeps each one's output in one piece.
 # make rules joins them for the same reason: its binary links Prometheus's rule engine (about 1.5
-# min cold on two cores, seconds warm), which make test must not wait for.
+# min cold on two cores, seconds warm), which make test must not wait for. It is listed last so it
+# takes meshsim's slot when that ends, and never delays the suite's start.
 e2e: tools ## make meshsim and make rules beside the real Pulumi engine against a private local cluster: preview, up, istioctl analyze, verify, no-op up, destroy
-	$(MAKE) --no-print-directory --jobs=2 --output-sync=target meshsim rules e2e-suite
+	$(MAKE) --no-print-directory --jobs=2 --output-sync=target meshsim e2e-suite rules
 
 .PHONY: e2e-suite
 e2e-suite: tools ## only the real-engine suite of make e2e, without make meshsim
