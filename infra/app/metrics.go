@@ -1,5 +1,7 @@
 package app
 
+import "github.com/cryptotracker/ctmd/infra/slo"
+
 // Istio's sidecar merges the app's metrics into its own scrape endpoint when the pod carries the
 // prometheus.io annotations (metrics merging, on by default): the agent fetches
 // http://localhost:<port><path> inside the pod and serves the result with Envoy's and its own
@@ -15,6 +17,10 @@ const (
 	mergedMetricsPort = 15020
 	mergedMetricsPath = "/stats/prometheus"
 )
+
+// Tracks are the values Istio's request metrics carry as destination_version for the stable and
+// canary pods: what the SLO rules group by and the canary alert compares (infra/slo).
+var Tracks = slo.Tracks{Stable: stableVersion, Canary: canaryVersion}
 
 // podMonitoring has Google Managed Prometheus's managed collection scrape the merged endpoint of
 // every marketdata pod; Istio's request metrics carry the pods' version label, which tells a

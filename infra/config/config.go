@@ -85,7 +85,8 @@ type Config struct {
 
 	Operations Operations
 	// Edge is the public entry: HTTP only, or HTTPS for a domain (edge.go).
-	Edge Edge
+	Edge   Edge
+	Alerts Alerts
 }
 
 // Defaults of every optional key. Pulumi.yaml declares the same defaults (a test compares them),
@@ -160,6 +161,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		CallerPrincipals:         r.principals("callerPrincipals"),
 	}
 	c.Operations = r.operations(c.Target)
+	c.Alerts = r.alerts(c.Target)
 	if len(c.IngressPrincipals) == 0 {
 		if c.InstallIstio {
 			c.IngressPrincipals = []string{InstalledGatewayPrincipal}

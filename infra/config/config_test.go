@@ -129,6 +129,13 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"tlsIssuer":                  cfg.Edge.Issuer,
 		"certManagerVersion":         cfg.Edge.CertManagerVersion,
 		"certManagerChartRepository": cfg.Edge.CertManagerChartRepository,
+		// Alerts: the objectives are percentages in the file (a config value has no float type);
+		// managedPrometheus depends on the target (TestAlertsDefaults).
+		"availabilityObjective": config.DefaultAvailabilityObjective,
+		"latencyObjective":      config.DefaultLatencyObjective,
+		"latencyThresholdMs":    cfg.Alerts.LatencyThresholdMs,
+		"managedPrometheus":     "",
+		"alertReceiverUrl":      "",
 	}
 	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
 	if err != nil {
@@ -276,6 +283,7 @@ func TestLoadSetValues(t *testing.T) {
 		Operations:            defaultOperations,
 		Edge: config.Edge{ACMEServer: config.DefaultACMEServer, CertManagerVersion: config.DefaultCertManagerVersion,
 			CertManagerChartRepository: config.DefaultCertManagerChartRepository},
+		Alerts: defaultAlerts(config.TargetGKE),
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)

@@ -66,8 +66,10 @@ func deployAfter(t *testing.T, values, lastOutputs map[string]string) (*run, err
 		cfg[k] = v
 	}
 	secrets := []string{"ctmd:mongoConnectionString"}
-	if _, ok := cfg["ctmd:kubeconfig"]; ok {
-		secrets = append(secrets, "ctmd:kubeconfig")
+	for _, key := range []string{"ctmd:kubeconfig", "ctmd:alertReceiverUrl"} {
+		if _, ok := cfg[key]; ok {
+			secrets = append(secrets, key)
+		}
 	}
 	r := &run{outputs: map[string]output{}}
 	var err error
@@ -153,6 +155,11 @@ func assertOutputs(t *testing.T, s *run, kubeconfigHas, want string) {
 	if v, _ := kubeconfig.Value.(string); !kubeconfig.Secret || !strings.Contains(v, kubeconfigHas) {
 		t.Errorf("kubeconfig output must be secret and contain %q: secret=%v", kubeconfigHas, kubeconfig.Secret)
 	}
+	// Every target exports its rule file; TestAlertRules checks its content.
+	if rules, _ := others["alertRules"].Value.(string); others["alertRules"].Secret || !strings.HasPrefix(rules, "groups:") {
+		t.Errorf("alertRules output must be a plain rule file, got secret=%v %.40q", others["alertRules"].Secret, rules)
+	}
+	delete(others, "alertRules")
 	assertJSON(t, "outputs", others, want)
 }
 

@@ -8,12 +8,14 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cryptotracker/ctmd/infra/alerts"
 	"github.com/cryptotracker/ctmd/infra/app"
 	"github.com/cryptotracker/ctmd/infra/cluster"
 	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/edge"
 	"github.com/cryptotracker/ctmd/infra/gke"
 	"github.com/cryptotracker/ctmd/infra/mesh"
+	"github.com/cryptotracker/ctmd/infra/slo"
 )
 
 // Deploy is the program body.
@@ -111,7 +113,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		CanaryWeight:          cfg.CanaryWeight,
 		IngressPrincipals:     cfg.IngressPrincipals,
 		CallerPrincipals:      cfg.CallerPrincipals,
-		ManagedPrometheus:     cfg.Target == config.TargetGKE,
+		ManagedPrometheus:     cfg.Alerts.ManagedPrometheus,
 		Mesh:                  meshDeps,
 		IstioRevision:         istioRevision,
 		TLS:                   tls,
@@ -119,6 +121,21 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	al, err := alerts.New(ctx, "alerts", alerts.Args{
+		Provider:          target.Provider,
+		Namespace:         a.Namespace,
+		Rules:             alertRules(cfg),
+		ManagedPrometheus: cfg.Alerts.ManagedPrometheus,
+		Receiver:          cfg.Alerts.Receiver,
+		HasReceiver:       cfg.Alerts.HasReceiver,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The same groups as the Rules object, on every target: a cluster without Managed Prometheus
+	// loads them into its own Prometheus, and promtool tests them.
+	outputs["alertRules"] = al.RuleFile
 
 	outputs["clusterName"] = target.Name
 	outputs["kubeconfig"] = pulumi.ToSecret(target.Kubeconfig)
@@ -161,3 +178,19 @@ func gatewayNamespace(cfg *config.Config) string {
 	ns, _, _ := strings.Cut(rest, "/")
 	return ns
 }
+
+// alertRules are the SLOs the configuration sets and the rules that watch them.
+func alertRules(cfg *config.Config) slo.RuleFile {
+	selector := slo.Selector(app.Namespace, app.Name)
+	return slo.Rules([]slo.SLO{
+		slo.Availability(cfg.Alerts.AvailabilityObjective, selector),
+		slo.Latency(cfg.Alerts.LatencyObjective, cfg.Alerts.LatencyThresholdMs, selector),
+	}, slo.Options{
+		Tracks:  app.Tracks,
+		Canary:  cfg.CanaryImage != "",
+		Runbook: RunbookURL,
+	})
+}
+
+// RunbookURL is the README the alerts link to; each alert has a section under "Alerts".
+const RunbookURL = "https://github.com/cryptotracker/ctmd/blob/main/README.md"

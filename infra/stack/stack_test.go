@@ -479,6 +479,7 @@ func TestExistingTarget(t *testing.T) {
 	}
 	slices.Sort(types)
 	assertJSON(t, "resources", types, `[
+		"ctmd:alerts:Alerts alerts",
 		"ctmd:app:Marketdata marketdata",
 		"ctmd:cluster:Existing existing",
 		"kubernetes:apps/v1:Deployment marketdata",

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/cryptotracker/ctmd/infra/slo"
 )
 
 var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
@@ -28,7 +31,8 @@ func TestCanaryReleases(t *testing.T) {
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
-	s := newExistingStack(t, "e2e-canary", nil)
+	// On a cluster with Managed Prometheus, so the SLO Rules object follows the canary.
+	s := newExistingStack(t, "e2e-canary", withManagedPrometheus(nil))
 	t.Cleanup(func() { destroy(t, k, s, out) })
 	set := func(key, value string) {
 		t.Helper()
@@ -88,6 +92,10 @@ func TestCanaryReleases(t *testing.T) {
 		if res.Outputs["canaryImage"].Value != canaryImage || fmt.Sprint(res.Outputs["canaryWeight"].Value) != "20" {
 			t.Errorf("outputs canaryImage %v canaryWeight %v", res.Outputs["canaryImage"].Value, res.Outputs["canaryWeight"].Value)
 		}
+		// While the canary runs, the Rules object compares it with stable.
+		if names := checkAlertRules(t, k, res.Outputs); !slices.Contains(names, slo.CanaryAlert) {
+			t.Errorf("alerts with a canary running %v, want %s among them", names, slo.CanaryAlert)
+		}
 		s.assertNoOp(t, out)
 		analyzeMesh(t, "canary at weight 20", withoutIstio)
 	})
@@ -95,9 +103,12 @@ func TestCanaryReleases(t *testing.T) {
 	t.Run("promote", func(t *testing.T) {
 		set("ctmd:image", canaryImage)
 		rm("ctmd:canaryImage", "ctmd:canaryWeight")
-		mustUp(t, s, out)
+		res := mustUp(t, s, out)
 		waitRollout(t, k, "marketdata", canaryImage, replicas)
 		assertStableOnly(t, k)
+		// Promoted: nothing left to compare, so the canary alert is gone.
+		waitCanaryAlert(t, k, false)
+		checkAlertRules(t, k, res.Outputs)
 		s.assertNoOp(t, out)
 		analyzeMesh(t, "canary promotion", withoutIstio)
 	})

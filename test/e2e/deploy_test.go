@@ -24,6 +24,9 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/cryptotracker/ctmd/infra/alerts"
+	"github.com/cryptotracker/ctmd/infra/slo"
 )
 
 const (
@@ -48,12 +51,14 @@ func TestDeployVerifyDestroy(t *testing.T) {
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
-	s := newStack(t, "e2e", auto.ConfigMap{
+	// A cluster running Managed Prometheus: the stack adds its PodMonitoring, the SLO Rules and
+	// the managed Alertmanager's configuration with a (secret) receiver.
+	s := newStack(t, "e2e", withManagedPrometheus(auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:installIstio":          {Value: "false"},
 		"ctmd:image":                 {Value: image},
 		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
-	})
+	}))
 	// Required with installIstio false: the identity of the cluster's own gateway.
 	if err := s.SetConfigWithOptions(ctx, "ctmd:ingressPrincipals[0]", auto.ConfigValue{Value: gatewayPrincipal}, &auto.ConfigOptions{Path: true}); err != nil {
 		t.Fatal(err)
@@ -85,7 +90,7 @@ func TestDeployVerifyDestroy(t *testing.T) {
 	<-planDone
 	assertJSON(t, "kinds the preview plans to create", planned, `{
 		"kubernetes:core/v1:Namespace": 1,
-		"kubernetes:core/v1:Secret": 1,
+		"kubernetes:core/v1:Secret": 2,
 		"kubernetes:apps/v1:Deployment": 1,
 		"kubernetes:core/v1:Service": 1,
 		"kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
@@ -95,7 +100,9 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		"kubernetes:networking.istio.io/v1:DestinationRule": 1,
 		"kubernetes:networking.istio.io/v1:ServiceEntry": 1,
 		"kubernetes:security.istio.io/v1:PeerAuthentication": 1,
-		"kubernetes:security.istio.io/v1:AuthorizationPolicy": 1
+		"kubernetes:security.istio.io/v1:AuthorizationPolicy": 1,
+		"kubernetes:monitoring.googleapis.com/v1:PodMonitoring": 1,
+		"kubernetes:monitoring.googleapis.com/v1:Rules": 1
 	}`)
 
 	up, err := s.Up(ctx, optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
@@ -142,6 +149,13 @@ func TestDeployVerifyDestroy(t *testing.T) {
 	t.Run("outputs", func(t *testing.T) {
 		checkOutputs(t, up.Outputs)
 	})
+	t.Run("alert rules", func(t *testing.T) {
+		// The object the engine applied carries the output's groups; no canary, no canary alert.
+		if names := checkAlertRules(t, k, up.Outputs); slices.Contains(names, slo.CanaryAlert) || len(names) == 0 {
+			t.Errorf("alerts %v", names)
+		}
+		checkAlertmanagerConfig(t, k)
+	})
 	t.Run("dependencies", func(t *testing.T) {
 		checkDependencies(t, s.cli(t, "stack", "export"))
 	})
@@ -178,8 +192,19 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		if exported := s.cli(t, "stack", "export"); !strings.Contains(exported, "ctmd-config") || !strings.Contains(exported, `"ciphertext"`) {
 			t.Fatal("pulumi stack export holds no encrypted ctmd-config Secret")
 		}
+		// The receiver URL is a credential too: its token, and the Alertmanager configuration
+		// holding it as the API server stores it (base64).
+		amSecret, err := k.kube.CoreV1().Secrets(alerts.AlertmanagerNamespace).Get(ctx, alerts.AlertmanagerSecret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		amConfig := base64.StdEncoding.EncodeToString(amSecret.Data[alerts.AlertmanagerKey])
+		if !strings.Contains(string(decrypted.Deployment), amConfig) {
+			t.Fatal("the decrypted state does not hold the encoded Alertmanager configuration: the leak search would prove nothing")
+		}
 		assertNotInState(t, s, out, map[string]string{
 			"password": password, "connection string": connection, "connection string (base64)": encoded,
+			"receiver token": receiverToken, "alertmanager config (base64)": amConfig,
 		}, map[string]string{
 			"preview output": preview.StdOut + preview.StdErr,
 			"up output":      up.StdOut + up.StdErr,
@@ -190,6 +215,7 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		t.Fatalf("destroy: %v", err)
 	}
 	destroyed = true
+	assertAlertmanagerConfigGone(t, k)
 	eventually(t, 3*time.Minute, "namespace ctmd deleted", func(ctx context.Context) (bool, string) {
 		_, err := k.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 		return gone(err)

@@ -5,7 +5,6 @@ package e2e
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/cryptotracker/ctmd/infra/alerts"
 	"github.com/cryptotracker/ctmd/infra/mesh"
 )
 
@@ -356,7 +356,36 @@ func ensureIstioCRDs(t *testing.T) {
 }
 
 func applyIstioCRDs(ctx context.Context, k clients) error {
-	raw, err := os.ReadFile(filepath.Join(env.istioModuleDir, "manifests", "charts", "base", "files", "crd-all.gen.yaml"))
+	return applyCRDs(ctx, k, filepath.Join(env.istioModuleDir, "manifests", "charts", "base", "files", "crd-all.gen.yaml"))
+}
+
+var managedPrometheusOnce sync.Once
+
+// ensureManagedPrometheus gives the local cluster what GKE's managed collection brings: the
+// PodMonitoring and Rules kinds, and the public namespace the managed Alertmanager reads its
+// configuration from.
+func ensureManagedPrometheus(t *testing.T) {
+	t.Helper()
+	var err error
+	managedPrometheusOnce.Do(func() {
+		k := newClients(t)
+		if err = applyCRDs(t.Context(), k, filepath.Join("testdata", "managed-prometheus-crds.yaml")); err != nil {
+			return
+		}
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: alerts.AlertmanagerNamespace}}
+		if _, err = k.kube.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+			err = nil
+		}
+	})
+	if err != nil {
+		t.Fatalf("Managed Prometheus's kinds and namespace: %v", err)
+	}
+}
+
+// applyCRDs creates the CustomResourceDefinitions of a multi-document YAML file and waits until the
+// API server serves them.
+func applyCRDs(ctx context.Context, k clients, file string) error {
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
@@ -375,7 +404,7 @@ func applyIstioCRDs(ctx context.Context, k clients) error {
 		names = append(names, obj.GetName())
 	}
 	if len(names) == 0 {
-		return errors.New("crd-all.gen.yaml holds no CustomResourceDefinition")
+		return fmt.Errorf("%s holds no CustomResourceDefinition", file)
 	}
 	deadline := time.Now().Add(time.Minute)
 	for _, name := range names {

@@ -58,6 +58,9 @@ func newStack(t *testing.T, name string, cfg auto.ConfigMap, opts ...auto.LocalW
 	if cfg["ctmd:installIstio"].Value == "false" {
 		ensureIstioCRDs(t)
 	}
+	if cfg["ctmd:managedPrometheus"].Value == "true" {
+		ensureManagedPrometheus(t)
+	}
 
 	s, err := auto.UpsertStackInlineSource(t.Context(), name, "ctmd", stack.Deploy, append([]auto.LocalWorkspaceOption{
 		auto.WorkDir(work),
