@@ -84,13 +84,13 @@ cluster-up: tools ## start a local Kubernetes control plane on loopback (prints 
 cluster-down: ## stop the local control plane started by cluster-up
 	hack/cluster.sh down
 
-# meshsim and rules run here, not in make test: meshsim's first build compiles most of istiod (about
-# 3.5 min cold after make tools built istioctl, which shares those packages; 7 without), rules'
-# links Prometheus's rule engine (about 2 min cold). They run one after the other (offline-checks)
-# beside the suite, whose minutes go mostly to waiting on the engine and the API server, so their
-# cold builds fill idle cores instead of adding minutes. The suite must hold a slot from the start:
-# listed as three goals under --jobs=2, make gave rules the slot and the suite started 6.5 min late
-# (cold .ci/run, measured). --output-sync keeps each one's output in one piece.
+# meshsim and rules run here, not in make test, whose minutes every change pays: cold, meshsim's
+# binary takes about 7 min to build even after make tools built istioctl (it also compiles Istio's
+# fake clients and test servers) and rules' about 2 to 3 min; warm, both are cached under
+# ~/.cache/ctmd/tools and cost seconds. They run one after the other (offline-checks) beside the
+# suite, which holds the other job slot from the start: listed as three goals under --jobs=2, make
+# gave rules the slot and the suite waited 6.5 min (cold .ci/run, measured). --output-sync keeps
+# each one's output in one piece.
 e2e: tools ## make meshsim then make rules, beside the real Pulumi engine against private local clusters (make e2e-suite)
 	$(MAKE) --no-print-directory --jobs=2 --output-sync=target e2e-suite offline-checks
 
