@@ -54,3 +54,38 @@ cert_manager_module_dir() {
 
 # fmt_secs N: "3m14s".
 fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# render_and_check NAME VERSION RENDER_TEST RENDER_DIR_VAR [test flags...]: the offline checks of
+# what the program renders (test/NAME, a Go module of its own). Its test binary is built once per
+# VERSION of the engine it links and its sources into $CTMD_TOOLS_DIR/NAME-VERSION/ and reused while
+# neither changes; then infra/stack's RENDER_TEST writes the rendered files into a fresh directory
+# named by RENDER_DIR_VAR, and the binary checks them.
+render_and_check() {
+	local name=$1 version=$2 render_test=$3 render_var=$4
+	shift 4
+	local src=$CTMD_ROOT/test/$name dir key start out
+	dir=$(tool_dir "$name" "$version")
+	# Everything the binary is built from besides the module cache: the sources, go.mod, go.sum and Go.
+	key=$( (cd "$src" && cat go.mod go.sum ./*.go && go env GOVERSION) | sha256sum | cut -c1-16)
+	if [[ $(cat "$dir/.built" 2>/dev/null) != "$key" ]]; then
+		start=$SECONDS
+		log "building the $name test binary (key $key) into $dir"
+		mkdir -p "$dir"
+		rm -f "$dir/.built"
+		# The main module's make lint does not reach this module; vet it whenever its sources change.
+		(cd "$src" && go vet . && go test -c -o "$dir/$name.test" .)
+		echo "$key" >"$dir/.built"
+		log "$name built in $(fmt_secs $((SECONDS - start)))"
+	fi
+
+	out=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-$name.XXXXXX")
+	# shellcheck disable=SC2064 # out is fixed now; the trap runs when the calling script exits
+	trap "rm -rf '$out'" EXIT
+	export "$render_var=$out"
+	start=$SECONDS
+	(cd "$CTMD_ROOT" && go test -count=1 -run "^$render_test\$" ./infra/stack/)
+	log "rendered $(find "$out" -name '*.yaml' | wc -l) files in $(fmt_secs $((SECONDS - start)))"
+	start=$SECONDS
+	(cd "$src" && "$dir/$name.test" "$@")
+	log "$name passed in $(fmt_secs $((SECONDS - start)))"
+}
