@@ -18,12 +18,7 @@ func TestBrokenResourcesFail(t *testing.T) {
 	operation := func(t *testing.T, s scenario) map[string]any {
 		return policyRule(t, s)["to"].([]any)[0].(map[string]any)["operation"].(map[string]any)
 	}
-	cases := []struct {
-		name    string
-		breakIt func(t *testing.T, s scenario)
-		check   func(t *testing.T, s scenario) problems
-		mention string
-	}{{
+	cases := []brokenCopy{{
 		name: "Gateway selector matching no gateway pod",
 		breakIt: func(t *testing.T, s scenario) {
 			spec(s.first(t, "Gateway"))["selector"] = map[string]any{"istio": "ingress-gateway"}
@@ -75,18 +70,32 @@ func TestBrokenResourcesFail(t *testing.T) {
 		check: checkAuthorization, mention: "has no RBAC filter",
 	}}
 	for _, s := range loadScenarios(t) {
-		for _, c := range cases {
-			t.Run(s.name+"/"+c.name, func(t *testing.T) {
-				if p := c.check(t, s); len(p) > 0 {
-					t.Fatalf("the unbroken scenario already fails: %v", p)
-				}
-				broken := s.clone(t)
-				c.breakIt(t, broken)
-				p := c.check(t, broken)
-				if !p.mention(c.mention) {
-					t.Errorf("broken copy: want a problem mentioning %q, got %q", c.mention, p)
-				}
-			})
-		}
+		checkBrokenCopies(t, s, cases)
+	}
+}
+
+// brokenCopy is one deliberate break of a rendered scenario and the problem its check must report.
+type brokenCopy struct {
+	name    string
+	breakIt func(t *testing.T, s scenario)
+	check   func(t *testing.T, s scenario) problems
+	mention string
+}
+
+// checkBrokenCopies runs each case on s: the check passes on s itself and reports the case's
+// problem on a copy of s broken by the case.
+func checkBrokenCopies(t *testing.T, s scenario, cases []brokenCopy) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(s.name+"/"+c.name, func(t *testing.T) {
+			if p := c.check(t, s); len(p) > 0 {
+				t.Fatalf("the unbroken scenario already fails: %v", p)
+			}
+			broken := s.clone(t)
+			c.breakIt(t, broken)
+			if p := c.check(t, broken); !p.mention(c.mention) {
+				t.Errorf("broken copy: want a problem mentioning %q, got %q", c.mention, p)
+			}
+		})
 	}
 }

@@ -70,12 +70,7 @@ func TestBrokenEdgeFails(t *testing.T) {
 		t.Fatalf("no %s server", protocol)
 		return nil
 	}
-	cases := []struct {
-		name    string
-		breakIt func(t *testing.T, s scenario)
-		check   func(t *testing.T, s scenario) problems
-		mention string
-	}{{
+	cases := []brokenCopy{{
 		name:    "HTTPS server for any name",
 		breakIt: func(t *testing.T, s scenario) { server(t, s, "HTTPS")["hosts"] = []any{"*"} },
 		check:   checkEdge, mention: "want no server for that name",
@@ -106,18 +101,7 @@ func TestBrokenEdgeFails(t *testing.T) {
 			continue
 		}
 		found = true
-		for _, c := range cases {
-			t.Run(s.name+"/"+c.name, func(t *testing.T) {
-				if p := c.check(t, s); len(p) > 0 {
-					t.Fatalf("the unbroken scenario already fails: %v", p)
-				}
-				broken := s.clone(t)
-				c.breakIt(t, broken)
-				if p := c.check(t, broken); !p.mention(c.mention) {
-					t.Errorf("broken copy: want a problem mentioning %q, got %q", c.mention, p)
-				}
-			})
-		}
+		checkBrokenCopies(t, s, cases)
 	}
 	if !found {
 		t.Fatal("no rendered scenario serves HTTPS")
