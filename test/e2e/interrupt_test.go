@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,7 @@ func TestInterruptedUp(t *testing.T) {
 
 	t.Run("killed while the Istio charts install", func(t *testing.T) {
 		// istiod's objects are being applied: base's are in, the gateway's not yet.
-		killUp(t, s, cli, out, whenStarts(apitype.OpCreate, "kubernetes:apps/v1:Deployment", "istiod-"+rev+":istio-system/istiod-"+rev))
+		killUp(t, s, cli, out, oncePending(t, s, whenStarts(apitype.OpCreate, "kubernetes:apps/v1:Deployment", "istiod-"+rev+":istio-system/istiod-"+rev)))
 		if _, err := k.kube.AppsV1().Deployments("istio-ingress").Get(ctx, mesh.GatewayRelease, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Fatalf("the gateway's Deployment exists (%v): the engine was killed after the install, not during it", err)
 		}
@@ -127,6 +128,56 @@ func whenStarts(op apitype.OpType, typ, name string) func(events.EngineEvent) (s
 		}
 		return fmt.Sprintf("at the start of %s %s", op, pre.Metadata.URN), true
 	}
+}
+
+// oncePending delays a kill moment until the state on disk records the step as pending. The engine
+// announces a step before it writes it into the state (engine.updateActions.OnResourceStepPre), so
+// a kill right after the announcement can find nothing recorded; under CI's load it did.
+func oncePending(t *testing.T, s *testStack, at func(events.EngineEvent) (string, bool)) func(events.EngineEvent) (string, bool) {
+	return func(ev events.EngineEvent) (string, bool) {
+		what, now := at(ev)
+		if !now {
+			return "", false
+		}
+		urn := ev.ResourcePreEvent.Metadata.URN
+		for deadline := time.Now().Add(time.Minute); !s.pending(t, urn); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("the state did not record %s as pending within a minute", urn)
+				break
+			}
+		}
+		return what + ", once the state recorded it as pending", true
+	}
+}
+
+// pending reports whether the stack's current state on disk lists an unfinished operation on urn.
+func (s *testStack) pending(t *testing.T, urn string) bool {
+	t.Helper()
+	// The file backend replaces the file whole (a temporary file renamed), so a read is never torn.
+	b, err := os.ReadFile(filepath.Join(s.backend, ".pulumi", "stacks", "ctmd", s.name+".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	var state apitype.VersionedCheckpoint
+	var checkpoint apitype.CheckpointV3
+	if err := json.Unmarshal(b, &state); err != nil {
+		t.Error(err)
+		return false
+	}
+	if err := json.Unmarshal(state.Checkpoint, &checkpoint); err != nil {
+		t.Error(err)
+		return false
+	}
+	if checkpoint.Latest == nil {
+		return false
+	}
+	return slices.ContainsFunc(checkpoint.Latest.PendingOperations, func(op apitype.OperationV2) bool {
+		return string(op.Resource.URN) == urn
+	})
 }
 
 // killUp runs `pulumi up` and SIGKILLs the engine's process group the moment at matches an
