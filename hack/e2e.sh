@@ -68,6 +68,18 @@ cd "$CTMD_ROOT"
 status=0
 # -parallel: one slot per cluster, one for the preview-only test, and spares, since a test waiting
 # for its cluster holds a slot too.
-go test -tags e2e -count=1 -timeout 30m -parallel 8 -v ./test/e2e/ "$@" || status=$?
+go test -tags e2e -count=1 -timeout 30m -parallel 8 -v ./test/e2e/ "$@" 2>&1 | tee "$CTMD_CLUSTER_DIR/e2e.log" ||
+	status=$?
 log "e2e tests finished in $(fmt_secs $((SECONDS - start))) (exit $status)"
+if ((status)); then
+	# The lanes' engine output interleaves with the failure and CI logs keep only their end: repeat
+	# what the failing tests reported (every test's own log line names its file and line).
+	log "what the failing tests reported:"
+	awk '
+		/^=== (RUN|CONT|NAME) / { test = $3; sub(/\/.*/, "", test) }
+		/^ *--- FAIL: / { failed[$3] = 1 }
+		/^ +[a-z_0-9]+_test\.go:[0-9]+: / { said[test] = said[test] $0 "\n" }
+		END { for (t in failed) if (t in said) printf "%s:\n%s", t, said[t] }
+	' "$CTMD_CLUSTER_DIR/e2e.log" >&2 || true
+fi
 exit "$status"
