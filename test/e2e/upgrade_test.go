@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
@@ -302,12 +301,14 @@ func legacyLayout(revisions bool) pulumi.RunFunc {
 			}
 			namespaces[name] = ns.Metadata.Name().Elem()
 		}
-		release := func(name, chart, namespace string, values pulumi.Map, after ...pulumi.Resource) (*helmv3.Release, error) {
-			return helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
-				Name: pulumi.String(name), Chart: pulumi.String(chart), Version: pulumi.String(cfg.IstioVersion),
-				Namespace: namespaces[namespace], RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(cfg.IstioChartRepository)},
-				Values: values, Timeout: pulumi.Int(600), CleanupOnFail: pulumi.Bool(true),
-			}, append(opts, pulumi.DependsOn(after))...)
+		// The properties helmv3.NewRelease sends, by type token like infra/mesh's read of them.
+		release := func(name, chart, namespace string, values pulumi.Map, after ...pulumi.Resource) (pulumi.Resource, error) {
+			r := &struct{ pulumi.CustomResourceState }{}
+			return r, ctx.RegisterResource(mesh.ReleaseType, name, pulumi.Map{
+				"name": pulumi.String(name), "chart": pulumi.String(chart), "version": pulumi.String(cfg.IstioVersion),
+				"namespace": namespaces[namespace], "repositoryOpts": pulumi.Map{"repo": pulumi.String(cfg.IstioChartRepository)},
+				"values": values, "timeout": pulumi.Int(600), "cleanupOnFail": pulumi.Bool(true), "compat": pulumi.String("true"),
+			}, r, append(opts, pulumi.DependsOn(after))...)
 		}
 		revision, istiodName, defaultRevision := "", "istiod", "default"
 		if revisions {
