@@ -64,7 +64,7 @@ func newFixtureAt(t testing.TB, cacheTTL time.Duration, uri string) *fixture {
 	t.Helper()
 	f := &fixture{db: testdb.Database(t), logs: &testlog.Buffer{}}
 	logger, m := slog.New(slog.NewJSONHandler(f.logs, nil)), metrics.New()
-	st, err := store.Open(store.Config{URI: uri, Database: f.db, Timeout: 5 * time.Second, Logger: logger, OnDBError: m.DBError})
+	st, err := store.Open(store.Config{URI: uri, Database: f.db, Timeout: testdb.Timeout, Logger: logger, OnDBError: m.DBError})
 	if err != nil {
 		t.Fatal(err)
 	}

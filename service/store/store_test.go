@@ -33,7 +33,7 @@ func openStoreWith(t *testing.T, cfg store.Config) *store.Store {
 		cfg.URI = testdb.URI()
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 5 * time.Second
+		cfg.Timeout = testdb.Timeout
 	}
 	s, err := store.Open(cfg)
 	if err != nil {

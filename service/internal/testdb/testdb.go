@@ -28,6 +28,11 @@ const SeededList = `[{"symbol":"BTC","name":"Bitcoin"},{"symbol":"ETH","name":"E
 // EnvURI names the variable that points the tests at a real MongoDB.
 const EnvURI = "MONGODB_TEST_URI"
 
+// Timeout is the store timeout of tests that do not test timeouts. Under -race, on a cold CI
+// machine compiling other packages beside it, the embedded server once took more than the
+// service's 5 s default to answer a find, and a test about bad documents saw an outage.
+const Timeout = time.Minute
+
 var (
 	uri     string
 	dataDir string // the embedded server's SQLite files; "" with a real MongoDB
@@ -104,7 +109,7 @@ func Database(t testing.TB) string {
 		name = name[:60]
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 		defer cancel()
 		c, err := mongo.Connect(ctx, options.Client().ApplyURI(uri))
 		if err != nil {
