@@ -94,10 +94,9 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
-	reason := "not checked yet"
 	for {
-		var done bool
-		if done, reason = cond(ctx); done {
+		done, reason := cond(ctx)
+		if done {
 			return
 		}
 		select {
