@@ -132,7 +132,8 @@ func whenStarts(op apitype.OpType, typ, name string) func(events.EngineEvent) (s
 
 // oncePending delays a kill moment until the state on disk records the step as pending. The engine
 // announces a step before it writes it into the state (engine.updateActions.OnResourceStepPre), so
-// a kill right after the announcement can find nothing recorded; under CI's load it did.
+// a kill right after the announcement can find nothing recorded: the likely cause of this case's
+// one failure in CI, whose log kept no reason (hack/e2e.sh now repeats it).
 func oncePending(t *testing.T, s *testStack, at func(events.EngineEvent) (string, bool)) func(events.EngineEvent) (string, bool) {
 	return func(ev events.EngineEvent) (string, bool) {
 		what, now := at(ev)
