@@ -97,7 +97,9 @@ build_kubernetes_plugin() {
 	chmod -R u+w .
 	go mod edit -require="$mod" \
 		-require="github.com/pulumi/pulumi-kubernetes/sdk/v4@v$PULUMI_KUBERNETES_VERSION"
-	VERSION=$PULUMI_KUBERNETES_VERSION go run -mod=mod generate.go
+	# -trimpath as in the build below, so the packages both compile (Pulumi's codegen/schema and its
+	# dependencies) are compiled once, not once per flag set.
+	VERSION=$PULUMI_KUBERNETES_VERSION go run -mod=mod -trimpath generate.go
 	go build -mod=mod -trimpath -o "$1/pulumi-resource-kubernetes" \
 		-ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" .
 }
