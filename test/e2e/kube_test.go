@@ -13,7 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
+	admissionv1client "k8s.io/client-go/kubernetes/typed/admissionregistration/v1"
+	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
+	autoscalingv2client "k8s.io/client-go/kubernetes/typed/autoscaling/v2"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	discoveryv1client "k8s.io/client-go/kubernetes/typed/discovery/v1"
+	policyv1client "k8s.io/client-go/kubernetes/typed/policy/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -28,7 +34,7 @@ var (
 )
 
 type clients struct {
-	kube *kubernetes.Clientset
+	kube *kubeClients
 	dyn  *dynamic.DynamicClient
 	// kubeconfig is the file the clients were made from, for the tools a test runs.
 	kubeconfig string
@@ -45,7 +51,7 @@ func clientsOf(t *testing.T, c *localCluster) clients {
 	if err != nil {
 		t.Fatalf("load kubeconfig: %v", err)
 	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	kube, err := newKubeClients(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +60,51 @@ func clientsOf(t *testing.T, c *localCluster) clients {
 		t.Fatal(err)
 	}
 	return clients{kube: kube, dyn: dyn, kubeconfig: c.kubeconfig()}
+}
+
+// kubeClients are the typed clients of the API groups the suite reads, with client-go's Clientset
+// method names. Not the Clientset itself: it links the typed client and apply configurations of
+// every API group, compile minutes that a cold make e2e spends on its longest lane.
+type kubeClients struct {
+	core      *corev1client.CoreV1Client
+	apps      *appsv1client.AppsV1Client
+	policy    *policyv1client.PolicyV1Client
+	autoscale *autoscalingv2client.AutoscalingV2Client
+	discovery *discoveryv1client.DiscoveryV1Client
+	admission *admissionv1client.AdmissionregistrationV1Client
+}
+
+func newKubeClients(cfg *rest.Config) (*kubeClients, error) {
+	var k kubeClients
+	var err error
+	if k.core, err = corev1client.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	if k.apps, err = appsv1client.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	if k.policy, err = policyv1client.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	if k.autoscale, err = autoscalingv2client.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	if k.discovery, err = discoveryv1client.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	if k.admission, err = admissionv1client.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+func (k *kubeClients) CoreV1() corev1client.CoreV1Interface                      { return k.core }
+func (k *kubeClients) AppsV1() appsv1client.AppsV1Interface                      { return k.apps }
+func (k *kubeClients) PolicyV1() policyv1client.PolicyV1Interface                { return k.policy }
+func (k *kubeClients) AutoscalingV2() autoscalingv2client.AutoscalingV2Interface { return k.autoscale }
+func (k *kubeClients) DiscoveryV1() discoveryv1client.DiscoveryV1Interface       { return k.discovery }
+func (k *kubeClients) AdmissionregistrationV1() admissionv1client.AdmissionregistrationV1Interface {
+	return k.admission
 }
 
 // spec returns the spec of one custom resource as the API server stored it (after pruning).
