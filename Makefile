@@ -23,6 +23,8 @@ IMAGE            ?= marketdata:$(MARKETDATA_VERSION)
 # without this would not start there.
 IMAGE_PLATFORM   ?= linux/amd64
 BENCH_DURATION   ?= 3s
+# The garbage collector settings of the commands that compile (versions.env says why).
+GO_BUILD_ENV     := GOGC=$(GO_BUILD_GOGC) GOMEMLIMIT=$(GO_BUILD_GOMEMLIMIT)
 
 .PHONY: run test bench lint lint-go image-bin image push
 
@@ -35,9 +37,10 @@ run: ## serve the API on 127.0.0.1:8080 with the embedded store in ./data (no da
 # the gcp and kubernetes SDKs costs many cold minutes while the plain build is shared with make e2e.
 # -vet=off: make lint's govet runs every analyzer go test would, and go test's own vet type-checks
 # every dependency again from source under a different analyzer set (cold minutes, for nothing).
+# GO_BUILD_ENV also reaches the test binaries, which are small; make e2e's engines run without it.
 test: ## every unit and integration test of the module (service with the race detector)
-	go test -race -vet=off -count=1 ./service/...
-	go test -vet=off -count=1 $$(go list ./... | grep -v '/service')
+	$(GO_BUILD_ENV) go test -race -vet=off -count=1 ./service/...
+	$(GO_BUILD_ENV) go test -vet=off -count=1 $$(go list ./... | grep -v '/service')
 
 bench: ## GET /api/v1/currencies under 64 clients on loopback vs a bare net/http handler (req/s, p50, p99, ratio), then on a stalled store (answered, p99)
 	go test -count=1 -run '^TestLoad$$' -v ./service/api/ -load $(BENCH_DURATION)
@@ -49,7 +52,7 @@ lint: lint-go lint-actions ## every linter: Go, the GitHub workflows and the tag
 # e2e tag brings the suite's files in; it only adds files, so other packages are linted as built.
 lint-go: ## gofmt and golangci-lint (pinned in versions.env; its govet is go vet), with the e2e suite's build tag
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt -l lists:"; echo "$$unformatted"; exit 1; fi
-	go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run --build-tags e2e ./...
+	$(GO_BUILD_ENV) go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run --build-tags e2e ./...
 
 image-bin: ## build the image's static binary into $(IMAGE_BIN)
 	CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags '$(IMAGE_BUILD_TAGS)' -ldflags '$(IMAGE_LDFLAGS)' -o '$(IMAGE_BIN)' $(SERVICE_PKG)

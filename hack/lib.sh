@@ -53,6 +53,9 @@ cert_manager_module_dir() {
 }
 
 # fmt_secs N: "3m14s".
+# with_build_gc COMMAND...: run a command that compiles with the garbage collector settings of
+# versions.env (GO_BUILD_GOGC, GO_BUILD_GOMEMLIMIT); the programs under test keep Go's defaults.
+with_build_gc() { GOGC=$GO_BUILD_GOGC GOMEMLIMIT=$GO_BUILD_GOMEMLIMIT "$@"; }
 fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # render_and_check NAME VERSION RENDER_TEST RENDER_DIR_VAR [test flags...]: the offline checks of
@@ -74,7 +77,7 @@ render_and_check() {
 		rm -f "$dir/.built"
 		# The main module's make lint does not reach this module; vet it whenever its sources change,
 		# once: go test's own vet would type-check every dependency (most of istiod) a second time.
-		(cd "$src" && go vet . && go test -vet=off -c -o "$dir/$name.test" .)
+		(cd "$src" && with_build_gc go vet . && with_build_gc go test -vet=off -c -o "$dir/$name.test" .)
 		echo "$key" >"$dir/.built"
 		log "$name built in $(fmt_secs $((SECONDS - start)))"
 	fi

@@ -30,6 +30,9 @@ check_pin() {
 check_pin github.com/pulumi/pulumi-kubernetes/sdk/v4 "v$PULUMI_KUBERNETES_VERSION" PULUMI_KUBERNETES_VERSION
 check_pin github.com/pulumi/pulumi/sdk/v3 "$PULUMI_VERSION" PULUMI_VERSION
 
+# Everything below compiles (the tools' version checks are the only programs run).
+export GOGC=$GO_BUILD_GOGC GOMEMLIMIT=$GO_BUILD_GOMEMLIMIT
+
 mkdir -p "$CTMD_TOOLS_DIR"
 exec 9>"$CTMD_TOOLS_DIR/.lock"
 flock -n 9 || { log "another tools.sh is building; waiting for it"; flock 9; }
