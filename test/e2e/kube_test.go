@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func clientsOf(t *testing.T, c *localCluster) clients {
 
 // kubeClients are the typed clients of the API groups the suite reads, with client-go's Clientset
 // method names. Not the Clientset itself: it links the typed client and apply configurations of
-// every API group, compile minutes that a cold make e2e spends on its longest lane.
+// every API group, compile time that a cold make e2e spends on its longest lane.
 type kubeClients struct {
 	core      *corev1client.CoreV1Client
 	apps      *appsv1client.AppsV1Client
@@ -76,26 +77,14 @@ type kubeClients struct {
 
 func newKubeClients(cfg *rest.Config) (*kubeClients, error) {
 	var k kubeClients
-	var err error
-	if k.core, err = corev1client.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	if k.apps, err = appsv1client.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	if k.policy, err = policyv1client.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	if k.autoscale, err = autoscalingv2client.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	if k.discovery, err = discoveryv1client.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	if k.admission, err = admissionv1client.NewForConfig(cfg); err != nil {
-		return nil, err
-	}
-	return &k, nil
+	errs := make([]error, 6)
+	k.core, errs[0] = corev1client.NewForConfig(cfg)
+	k.apps, errs[1] = appsv1client.NewForConfig(cfg)
+	k.policy, errs[2] = policyv1client.NewForConfig(cfg)
+	k.autoscale, errs[3] = autoscalingv2client.NewForConfig(cfg)
+	k.discovery, errs[4] = discoveryv1client.NewForConfig(cfg)
+	k.admission, errs[5] = admissionv1client.NewForConfig(cfg)
+	return &k, errors.Join(errs...)
 }
 
 func (k *kubeClients) CoreV1() corev1client.CoreV1Interface                      { return k.core }
