@@ -52,10 +52,11 @@ cert_manager_module_dir() {
 	module_dir "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" deploy/charts/cert-manager/Chart.yaml
 }
 
-# fmt_secs N: "3m14s".
 # with_build_gc COMMAND...: run a command that compiles with the garbage collector settings of
 # versions.env (GO_BUILD_GOGC, GO_BUILD_GOMEMLIMIT); the programs under test keep Go's defaults.
 with_build_gc() { GOGC=$GO_BUILD_GOGC GOMEMLIMIT=$GO_BUILD_GOMEMLIMIT "$@"; }
+
+# fmt_secs N: "3m14s".
 fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # render_and_check NAME VERSION RENDER_TEST RENDER_DIR_VAR [test flags...]: the offline checks of
