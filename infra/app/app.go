@@ -10,6 +10,8 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/internal/object"
 )
 
 // Names fixed by the design (and by the service's environment contract).
@@ -169,7 +171,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 
 	if args.ManagedPrometheus {
-		if _, err := customResource(ctx, "monitoring.googleapis.com/v1", "PodMonitoring", Name, podMonitoring(), inNamespace); err != nil {
+		if _, err := object.New(ctx, "monitoring.googleapis.com/v1", "PodMonitoring", Name, Namespace, podMonitoring(), inNamespace...); err != nil {
 			return nil, err
 		}
 	}

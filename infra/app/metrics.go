@@ -11,11 +11,11 @@ import "github.com/cryptotracker/ctmd/infra/slo"
 // gateway (and the configured callers) to the API's paths: a scraper never needs to reach it.
 const (
 	metricsPath = "/metrics"
-	// mergedMetricsPort and mergedMetricsPath are the sidecar agent's merged endpoint, which
+	// MergedMetricsPort and MergedMetricsPath are the sidecar agent's merged endpoint, which
 	// Google Managed Prometheus scrapes for workloads in an Istio mesh:
 	// https://cloud.google.com/stackdriver/docs/managed-prometheus/exporters/istio
-	mergedMetricsPort = 15020
-	mergedMetricsPath = "/stats/prometheus"
+	MergedMetricsPort = 15020
+	MergedMetricsPath = "/stats/prometheus"
 )
 
 // Tracks are the values Istio's request metrics carry as destination_version for the stable and
@@ -29,8 +29,8 @@ func podMonitoring() map[string]any {
 	return map[string]any{
 		"selector": map[string]any{"matchLabels": map[string]any{"app": Name}},
 		"endpoints": []any{map[string]any{
-			"port":     mergedMetricsPort,
-			"path":     mergedMetricsPath,
+			"port":     MergedMetricsPort,
+			"path":     MergedMetricsPath,
 			"interval": "30s",
 		}},
 	}

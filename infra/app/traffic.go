@@ -4,10 +4,9 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/internal/object"
 )
 
 const mongoPort = 27017
@@ -21,7 +20,7 @@ const mongoPort = 27017
 func meshResources(ctx *pulumi.Context, args Args, policy map[string]any, opts []pulumi.ResourceOption, workloads []pulumi.Resource) error {
 	routesAfter := slices.Clip(workloads)
 	if args.CanaryImage != "" {
-		canary, err := customResource(ctx, "networking.istio.io/v1", "DestinationRule", Name+"-canary", destinationRule(canarySubset, canaryVersion), opts)
+		canary, err := object.New(ctx, "networking.istio.io/v1", "DestinationRule", Name+"-canary", Namespace, destinationRule(canarySubset, canaryVersion), opts...)
 		if err != nil {
 			return err
 		}
@@ -42,7 +41,7 @@ func meshResources(ctx *pulumi.Context, args Args, policy map[string]any, opts [
 		{"security.istio.io/v1", "AuthorizationPolicy", Name, policy, nil},
 	}
 	for _, r := range resources {
-		if _, err := customResource(ctx, r.apiVersion, r.kind, r.name, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))); err != nil {
+		if _, err := object.New(ctx, r.apiVersion, r.kind, r.name, Namespace, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))...); err != nil {
 			return err
 		}
 	}
@@ -99,16 +98,6 @@ func everySpelling(s string) []string {
 		out = next
 	}
 	return out
-}
-
-// customResource declares an object of a kind the kubernetes SDK has no type for.
-func customResource(ctx *pulumi.Context, apiVersion, kind, name string, spec map[string]any, opts []pulumi.ResourceOption) (pulumi.Resource, error) {
-	return apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
-		ApiVersion:  pulumi.String(apiVersion),
-		Kind:        pulumi.String(kind),
-		Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(Namespace)},
-		OtherFields: kubernetes.UntypedArgs{"spec": spec},
-	}, opts...)
 }
 
 // mongoServiceEntry allows TLS to the listed hosts (Atlas speaks TLS, which Istio cannot parse

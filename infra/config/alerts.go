@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,21 @@ type Alerts struct {
 	// is false when none is set (alerts then show only in Cloud Monitoring).
 	Receiver    pulumi.StringOutput
 	HasReceiver bool
+	// SlackReceiver says the receiver is a Slack incoming webhook (hooks.slack.com), which takes
+	// Slack's own message format.
+	SlackReceiver bool
+	// ManageAlertmanager lets the stack write the cluster's one managed Alertmanager
+	// configuration: the default where the stack made the cluster; on an existing cluster another
+	// team's configuration may be there, so only when asked.
+	ManageAlertmanager bool
+	// NoTraffic is the severity of the alert on an API that receives no request at all, "" when
+	// off: a page on gke, where the uptime check keeps requests coming; a ticket on an existing
+	// cluster, whose traffic the stack cannot vouch for.
+	NoTraffic slo.Severity
+	// UptimeChannels are Cloud Monitoring notification channels (projects/<p>/notificationChannels/<id>)
+	// the uptime check's alert policy notifies besides the receiver: Cloud Monitoring cannot post
+	// to a Slack incoming webhook, so a Slack receiver needs a channel made in the console.
+	UptimeChannels []string
 }
 
 // Defaults of the alerting keys: the issue's example targets over 30 days. The latency threshold
@@ -50,6 +66,21 @@ func (r *reader) alerts(target Target) Alerts {
 	if target == TargetGKE && !a.ManagedPrometheus {
 		r.fail(fmt.Errorf(`invalid config %q value "false": the GKE cluster the stack creates always runs managed collection (false is for ctmd:target existing without it); remove it with pulumi config rm %[1]s`, Namespace+":managedPrometheus"))
 	}
+	a.ManageAlertmanager = r.boolean("manageAlertmanager", target == TargetGKE && a.ManagedPrometheus)
+	if a.ManageAlertmanager && !a.ManagedPrometheus {
+		r.fail(fmt.Errorf(`config %q needs Managed Prometheus's Alertmanager (ctmd:managedPrometheus true): remove it with pulumi config rm %[1]s, or set pulumi config set ctmd:managedPrometheus true`, Namespace+":manageAlertmanager"))
+	}
+	defNoTraffic := string(slo.Ticket)
+	if target == TargetGKE {
+		defNoTraffic = string(slo.Page)
+	}
+	if v := r.oneOf("noTrafficAlert", defNoTraffic, string(slo.Page), string(slo.Ticket), "off"); v != "off" {
+		a.NoTraffic = slo.Severity(v)
+	}
+	a.UptimeChannels = r.notificationChannels("uptimeNotificationChannels")
+	if target != TargetGKE && len(a.UptimeChannels) > 0 {
+		r.fail(fmt.Errorf(`config %q is only used with ctmd:target gke (the uptime check is a Cloud Monitoring resource): remove it with pulumi config rm %[1]s`, Namespace+":uptimeNotificationChannels"))
+	}
 	const placeholder = "<https://hooks.slack.com/services/…>"
 	receiver := r.secret("alertReceiverUrl", placeholder, false)
 	switch {
@@ -67,9 +98,42 @@ func (r *reader) alerts(target Target) Alerts {
 		}
 		a.Receiver = pulumi.ToSecret(pulumi.String(*receiver)).(pulumi.StringOutput)
 		a.HasReceiver = true
+		u, _ := url.Parse(*receiver)
+		a.SlackReceiver = u.Host == "hooks.slack.com"
 	}
+	if target == TargetGKE && a.SlackReceiver && len(a.UptimeChannels) == 0 {
+		r.warn("ctmd:alertReceiverUrl is a Slack incoming webhook, which Cloud Monitoring cannot post to: the uptime check's alert policy notifies nobody until a Slack channel connected in Cloud Monitoring is listed with pulumi config set --path 'ctmd:uptimeNotificationChannels[0]' projects/<project>/notificationChannels/<id> (docs/alerts.md)")
+	}
+	r.alertmanagerMode(a)
 	return a
 }
+
+// alertmanagerMode says at every preview who owns the cluster's Alertmanager configuration.
+func (r *reader) alertmanagerMode(a Alerts) {
+	switch {
+	case !a.ManagedPrometheus || !a.HasReceiver:
+	case a.ManageAlertmanager:
+		r.info("ctmd manages the cluster's Alertmanager configuration (Secret gmp-public/alertmanager): alerts labelled namespace=\"ctmd\" go to ctmd:alertReceiverUrl, every other alert goes nowhere; another team's configuration would be replaced, so on a shared cluster set pulumi config set ctmd:manageAlertmanager false")
+	default:
+		r.warn("ctmd leaves the cluster's Alertmanager configuration alone (ctmd:manageAlertmanager is false): its alerts reach ctmd:alertReceiverUrl only once the route and receiver of pulumi stack output --show-secrets alertmanagerRoute are added to that configuration (docs/alerts.md)")
+	}
+}
+
+// notificationChannels reads a list of Cloud Monitoring notification channel names.
+func (r *reader) notificationChannels(key string) []string {
+	const example = "projects/<project>/notificationChannels/<id>"
+	items, _ := r.list(key, nil, example)
+	for _, item := range items {
+		if !notificationChannelPattern.MatchString(item) {
+			r.invalid(key, item, "a list of notification channel names projects/<project>/notificationChannels/<id> (gcloud beta monitoring channels list --format='value(name)')", listFix(key, example))
+		}
+	}
+	return items
+}
+
+// A notification channel's resource name
+// (https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.notificationChannels).
+var notificationChannelPattern = regexp.MustCompile(`^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/notificationChannels/[0-9]+$`)
 
 // receiverProblem describes what is wrong with a receiver URL without quoting any of it.
 func receiverProblem(v string) string {

@@ -6,14 +6,21 @@ import (
 	"testing"
 
 	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/slo"
 )
 
 const receiverKey = "ctmd:alertReceiverUrl"
 
-// defaultAlerts is what a target runs with when no alerting key is set: the issue's targets, and
-// Managed Prometheus only where the stack made the cluster.
+// defaultAlerts is what a target runs with when no alerting key is set: the issue's targets;
+// Managed Prometheus, and ownership of its Alertmanager configuration, only where the stack made
+// the cluster; a silent API pages where the uptime check vouches for traffic, and is a ticket
+// elsewhere.
 func defaultAlerts(target config.Target) config.Alerts {
-	return config.Alerts{AvailabilityObjective: 0.999, LatencyObjective: 0.99, LatencyThresholdMs: 250, ManagedPrometheus: target == config.TargetGKE}
+	if target == config.TargetGKE {
+		return config.Alerts{AvailabilityObjective: 0.999, LatencyObjective: 0.99, LatencyThresholdMs: 250,
+			ManagedPrometheus: true, ManageAlertmanager: true, NoTraffic: slo.Page}
+	}
+	return config.Alerts{AvailabilityObjective: 0.999, LatencyObjective: 0.99, LatencyThresholdMs: 250, NoTraffic: slo.Ticket}
 }
 
 func TestAlertsDefaults(t *testing.T) {
@@ -40,13 +47,37 @@ func TestAlertsSetValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An existing cluster's Alertmanager configuration stays its owner's unless asked.
 	want := config.Alerts{AvailabilityObjective: 0.9995, LatencyObjective: 0.95, LatencyThresholdMs: 500, ManagedPrometheus: true,
-		Receiver: cfg.Alerts.Receiver, HasReceiver: true}
+		Receiver: cfg.Alerts.Receiver, HasReceiver: true, SlackReceiver: true, NoTraffic: slo.Ticket}
 	if !reflect.DeepEqual(cfg.Alerts, want) {
 		t.Errorf("alerts %+v\nwant %+v", cfg.Alerts, want)
 	}
 	if v, secret := await(t, cfg.Alerts.Receiver); v != url || !secret {
 		t.Errorf("receiver output: secret=%v, value matches=%v", secret, v == url)
+	}
+}
+
+// The keys of the edge's alerting: who owns the Alertmanager configuration, the silent API's
+// severity, and the uptime check's extra channels.
+func TestAlertsOwnershipAndSeverities(t *testing.T) {
+	const channel = "projects/ctmd-dev/notificationChannels/1234567890"
+	cfg, err := load(t, gke(map[string]string{
+		"ctmd:manageAlertmanager": "false", "ctmd:noTrafficAlert": "off",
+		"ctmd:uptimeNotificationChannels": `["` + channel + `"]`,
+	}), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Alerts; a.ManageAlertmanager || a.NoTraffic != "" || !reflect.DeepEqual(a.UptimeChannels, []string{channel}) {
+		t.Errorf("alerts %+v", a)
+	}
+	cfg, err = load(t, existing(map[string]string{"ctmd:managedPrometheus": "true", "ctmd:manageAlertmanager": "true", "ctmd:noTrafficAlert": "page"}), "ctmd:mongoConnectionString")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Alerts; !a.ManageAlertmanager || a.NoTraffic != slo.Page {
+		t.Errorf("alerts %+v", a)
 	}
 }
 
@@ -77,6 +108,14 @@ func TestAlertsConfigErrors(t *testing.T) {
 			`invalid config "ctmd:alertReceiverUrl": it has no host; ` + fix},
 		"receiver with a space": {gke(map[string]string{receiverKey: "https://example.com/a secret"}), []string{receiverKey},
 			`invalid config "ctmd:alertReceiverUrl": it contains spaces or control characters; ` + fix},
+		"noTrafficAlert unknown": {gke(map[string]string{"ctmd:noTrafficAlert": "loud"}), nil,
+			`invalid config "ctmd:noTrafficAlert" value "loud": must be one of page, ticket, off; set it with pulumi config set ctmd:noTrafficAlert page`},
+		"manageAlertmanager without managed prometheus": {existing(map[string]string{"ctmd:manageAlertmanager": "true"}), nil,
+			`config "ctmd:manageAlertmanager" needs Managed Prometheus's Alertmanager (ctmd:managedPrometheus true): remove it with pulumi config rm ctmd:manageAlertmanager, or set pulumi config set ctmd:managedPrometheus true`},
+		"uptime channels on existing": {existing(map[string]string{"ctmd:uptimeNotificationChannels": `["projects/ctmd-dev/notificationChannels/1"]`}), nil,
+			`config "ctmd:uptimeNotificationChannels" is only used with ctmd:target gke (the uptime check is a Cloud Monitoring resource): remove it with pulumi config rm ctmd:uptimeNotificationChannels`},
+		"uptime channel not a name": {gke(map[string]string{"ctmd:uptimeNotificationChannels": `["slack-ops"]`}), nil,
+			`invalid config "ctmd:uptimeNotificationChannels" value "slack-ops": must be a list of notification channel names projects/<project>/notificationChannels/<id>`},
 		"receiver not a url": {gke(map[string]string{receiverKey: "https://exa%mple.com/secret"}), []string{receiverKey},
 			`invalid config "ctmd:alertReceiverUrl": it is not a URL; ` + fix},
 	} {

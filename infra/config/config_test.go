@@ -136,6 +136,10 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"latencyThresholdMs":    cfg.Alerts.LatencyThresholdMs,
 		"managedPrometheus":     "",
 		"alertReceiverUrl":      "",
+		// Both depend on the target (TestAlertsDefaults).
+		"manageAlertmanager":         "",
+		"noTrafficAlert":             "",
+		"uptimeNotificationChannels": toAny(cfg.Alerts.UptimeChannels),
 	}
 	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
 	if err != nil {

@@ -29,6 +29,13 @@ func (r *reader) warn(msg string) {
 	}
 }
 
+// info tells the user which of two valid ways the stack takes, at every preview.
+func (r *reader) info(msg string) {
+	if err := r.ctx.Log.Info(msg, nil); err != nil {
+		r.fail(err)
+	}
+}
+
 // get reads a key; "" counts as unset, because that is the default Pulumi.yaml declares for keys
 // whose default the program derives (the engine passes it to real runs, not to mock tests).
 func (r *reader) get(key string) (string, bool) {

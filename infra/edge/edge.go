@@ -11,13 +11,13 @@ import (
 	"slices"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/charts"
+	"github.com/cryptotracker/ctmd/infra/internal/object"
 )
 
 // Names of what the edge declares in the cluster.
@@ -32,9 +32,19 @@ const (
 	// prometheus (https://istio.io/latest/docs/ops/integrations/certmanager/).
 	CertificateName = "ctmd-edge"
 	CredentialName  = "ctmd-edge-tls"
+	// MetricsPort is where the chart's controller serves its Prometheus metrics (the chart's
+	// prometheus.enabled, on by default, names the container port http-metrics).
+	MetricsPort = 9402
 	// accountKeySecret holds the ACME account's private key (cert-manager creates it).
 	accountKeySecret = "ctmd-acme-account"
 )
+
+// ControllerLabels select the cert-manager controller's pods (the chart's Deployment selector).
+var ControllerLabels = map[string]string{
+	"app.kubernetes.io/name":      "cert-manager",
+	"app.kubernetes.io/instance":  CertManagerRelease,
+	"app.kubernetes.io/component": "controller",
+}
 
 // Args configures the edge.
 type Args struct {
@@ -89,7 +99,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		if err != nil {
 			return nil, err
 		}
-		issuer, err := object(ctx, "cert-manager.io/v1", "ClusterIssuer", config.OwnIssuer, "", clusterIssuer(args.Edge), child(chart))
+		issuer, err := object.New(ctx, "cert-manager.io/v1", "ClusterIssuer", config.OwnIssuer, "", clusterIssuer(args.Edge), child(chart)...)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +110,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			}
 		}
 	}
-	if _, err := object(ctx, "cert-manager.io/v1", "Certificate", CertificateName, args.GatewayNamespace, certificate(args.Edge), child(certAfter...)); err != nil {
+	if _, err := object.New(ctx, "cert-manager.io/v1", "Certificate", CertificateName, args.GatewayNamespace, certificate(args.Edge), child(certAfter...)...); err != nil {
 		return nil, err
 	}
 	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{}); err != nil {
@@ -157,18 +167,4 @@ func certificate(e config.Edge) map[string]any {
 		"dnsNames":   []any{e.Domain},
 		"issuerRef":  map[string]any{"group": "cert-manager.io", "kind": "ClusterIssuer", "name": e.Issuer},
 	}
-}
-
-// object declares a cert-manager object; namespace "" for a cluster-scoped one.
-func object(ctx *pulumi.Context, apiVersion, kind, name, namespace string, spec map[string]any, opts []pulumi.ResourceOption) (pulumi.Resource, error) {
-	meta := &metav1.ObjectMetaArgs{Name: pulumi.String(name)}
-	if namespace != "" {
-		meta.Namespace = pulumi.String(namespace)
-	}
-	return apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
-		ApiVersion:  pulumi.String(apiVersion),
-		Kind:        pulumi.String(kind),
-		Metadata:    meta,
-		OtherFields: kubernetes.UntypedArgs{"spec": spec},
-	}, opts...)
 }

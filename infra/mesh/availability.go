@@ -46,7 +46,7 @@ func gatewayAvailability(minReplicas int) pulumi.Map {
 		"podDisruptionBudget": disruptionBudget(),
 		// The chart's selector labels: app from the release name, istio from ours.
 		"topologySpreadConstraints": spreadOverNodes(pulumi.StringMap{
-			"app": pulumi.String(GatewayRelease), "istio": pulumi.String(gatewayLabel),
+			"app": pulumi.String(GatewayRelease), "istio": pulumi.String(GatewayLabel),
 		}),
 	}
 }

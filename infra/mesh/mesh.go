@@ -35,8 +35,8 @@ const GatewayRelease = "istio-ingressgateway"
 // GatewayNamespace is where the gateway runs, so where its TLS credentials must be.
 const GatewayNamespace = "istio-ingress"
 
-// gatewayLabel is the gateway pods' istio= label, which the app's Gateway selects.
-const gatewayLabel = "ingressgateway"
+// GatewayLabel is the gateway pods' istio= label, which the app's Gateway selects.
+const GatewayLabel = "ingressgateway"
 
 // Args configures the installation.
 type Args struct {
@@ -153,7 +153,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	// The gateway is a workload of the active revision: its pods carry istio.io/rev and move with it.
 	gateway, err := release(GatewayRelease, "gateway", active, ingress, merged(pulumi.Map{
-		"labels":   pulumi.Map{"istio": pulumi.String(gatewayLabel)},
+		"labels":   pulumi.Map{"istio": pulumi.String(GatewayLabel)},
 		"service":  service,
 		"revision": pulumi.String(m.Revision),
 	}, gatewayAvailability(args.GatewayMinReplicas)), m.ControlPlane)

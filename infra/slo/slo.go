@@ -1,8 +1,9 @@
 // Package slo declares marketdata's service level objectives once and derives from them the
-// Prometheus rules that watch them: recording rules for the error ratios, the multiwindow,
-// multi-burn-rate alerts of the Google SRE workbook, and, while a canary runs, an alert comparing
-// the canary track with the stable one. The rule groups are plain Go values; rules.go renders them
-// as a Prometheus rule file.
+// Prometheus rules that watch them: recording rules for the request rates and error ratios of the
+// whole service, the multiwindow, multi-burn-rate alerts of the Google SRE workbook guarded by a
+// minimum of traffic, an alert for an API that receives no request at all, and, while a canary
+// runs, an alert comparing the canary track with the stable one. The rule groups are plain Go
+// values; rules.go renders them as a Prometheus rule file.
 package slo
 
 import (
@@ -19,6 +20,45 @@ type Tracks struct {
 	Stable, Canary string
 }
 
+// Users says where marketdata's requests are counted: where its users are.
+//
+// The ingress gateway's own Envoy reports every request it routes to marketdata
+// (reporter="source": a gateway reports no inbound side, istio/istio#31468), including those it
+// answers itself because no pod is ready (503, response_flags="UH"): the series carry the
+// destination Service from the route's cluster even when no pod answered. Its counters are per
+// request the user sent, whatever Istio retried behind it. Requests from in-mesh callers
+// (ctmd:callerPrincipals) never pass the gateway, so they are counted where they are visible:
+// marketdata's sidecars (reporter="destination"), from any source outside the gateway's
+// namespace, so no request is counted twice. Labels: Istio's standard metrics
+// (https://istio.io/latest/docs/reference/config/metrics/).
+type Users struct {
+	// Namespace and Service are marketdata's namespace and Service (and its pods' app label).
+	Namespace, Service string
+	// GatewayNamespace is where the ingress gateway runs.
+	GatewayNamespace string
+}
+
+const (
+	requestsMetric = "istio_requests_total"
+	durationMetric = "istio_request_duration_milliseconds"
+	trackLabel     = "destination_version"
+)
+
+// rate is the per-second rate over window of metric's series that reach marketdata: the gateway's
+// report of what it routed there, or the sidecars' report of what in-mesh callers sent; extra
+// narrows both (a response code, a bucket). The two sets differ in reporter, so "or" is their union.
+func (u Users) rate(metric, window, extra string) string {
+	gateway := fmt.Sprintf(`reporter="source", source_workload_namespace=%q, destination_service_namespace=%q, destination_service_name=%q`,
+		u.GatewayNamespace, u.Namespace, u.Service)
+	callers := fmt.Sprintf(`reporter="destination", source_workload_namespace!=%q, destination_workload_namespace=%q, destination_app=%q`,
+		u.GatewayNamespace, u.Namespace, u.Service)
+	if extra != "" {
+		gateway += ", " + extra
+		callers += ", " + extra
+	}
+	return fmt.Sprintf("rate(%s{%s}[%s]) or rate(%[1]s{%[4]s}[%[3]s])", metric, gateway, window, callers)
+}
+
 // SLO is one objective over the API's requests: the share of them that are good over a 30-day
 // window must stay at or above Objective.
 type SLO struct {
@@ -28,60 +68,29 @@ type SLO struct {
 	Objective float64
 	// Good says in words what a good request is, for the alerts' annotations.
 	Good string
-	// errorRatio is a PromQL expression of the share of bad requests over a range, per track.
-	errorRatio func(window string) string
+	// all and good are the per-second rates of every request and of the good ones over a window,
+	// as unaggregated instant vectors.
+	all, good func(window string) string
 }
 
 // Budget is the share of requests allowed to be bad, rounded to a billionth so that 1-0.999 reads
 // 0.001 in the rules rather than 0.0010000000000000009.
 func (s SLO) Budget() float64 { return math.Round((1-s.Objective)*1e9) / 1e9 }
 
-// The metrics come from the destination sidecar of marketdata's pods (reporter="destination"), not
-// from the ingress gateway, for three reasons: the PodMonitoring scrapes only marketdata's pods
-// (infra/app, metrics.go), so the gateway's own series are not collected; the Rules object is
-// namespace-scoped and Managed Prometheus restricts every selector in it to its own namespace
-// ("Alerting and recording rules defined in Rules are scoped to project_id, cluster, and
-// namespace of the resource",
-// https://cloud.google.com/stackdriver/docs/managed-prometheus/rules-managed), and the gateway's
-// series carry namespace istio-ingress; and the sidecar reports both the gateway's requests and
-// those of in-mesh callers (ctmd:callerPrincipals), all of which are users of the API. What it
-// cannot see are requests the gateway fails before reaching a pod (no healthy upstream): the
-// availability SLO then goes quiet rather than red, and the pods' readiness and the Deployment's
-// rollout are what catch that. Istio's request metrics have no path label; the
-// AuthorizationPolicy admits only /api/* to marketdata and the kubelet's probes and the scrape go
-// to the sidecar agent, not through Envoy's inbound listener, so every request the sidecar
-// reports is an API request. The labels are Istio's standard ones
-// (https://istio.io/latest/docs/reference/config/metrics/), the same the README's per-track
-// queries use.
-const (
-	requestsMetric = "istio_requests_total"
-	durationMetric = "istio_request_duration_milliseconds"
-	trackLabel     = "destination_version"
-)
-
-// Selector picks marketdata's requests as its sidecars report them.
-func Selector(namespace, app string) string {
-	return fmt.Sprintf(`reporter="destination", destination_workload_namespace=%q, destination_app=%q`, namespace, app)
-}
-
-// Availability is the share of requests answered without a 5xx.
-func Availability(objective float64, selector string) SLO {
+// Availability is the share of requests answered without a 5xx; a request the gateway answers
+// itself (no pod ready, no route to one) counts like any other.
+func Availability(objective float64, u Users) SLO {
 	return SLO{
 		Name:      "availability",
 		Objective: objective,
 		Good:      "answered without a 5xx",
-		errorRatio: func(w string) string {
-			total := fmt.Sprintf("sum by (%s) (rate(%s{%s}[%s]))", trackLabel, requestsMetric, selector, w)
-			// A track that answered no 5xx has no such series at all; "or 0 * total" gives it a
-			// ratio of 0 instead of none, so the canary alert can compare it.
-			errors := fmt.Sprintf(`sum by (%s) (rate(%s{%s, response_code=~"5.."}[%s]))`, trackLabel, requestsMetric, selector, w)
-			return fmt.Sprintf("(%s or 0 * %s) / %s", errors, total, total)
-		},
+		all:       func(w string) string { return u.rate(requestsMetric, w, "") },
+		good:      func(w string) string { return u.rate(requestsMetric, w, `response_code!~"5.."`) },
 	}
 }
 
 // IstioBuckets are the upper bounds (ms) of Istio's request duration histogram
-// (istio_request_duration_milliseconds): the sidecar's Envoy records it with Envoy's default
+// (istio_request_duration_milliseconds): the proxies' Envoy records it with Envoy's default
 // buckets, 0.5, 1, 5, ... 3600000 (histogram_bucket_settings,
 // https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/metrics/v3/stats.proto), since the
 // stack sets no sidecar.istio.io/statsHistogramBuckets annotation. A latency threshold must be one
@@ -89,19 +98,17 @@ func Availability(objective float64, selector string) SLO {
 var IstioBuckets = []int{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
 
 // Latency is the share of requests answered within thresholdMs, which must be one of IstioBuckets.
-func Latency(objective float64, thresholdMs int, selector string) SLO {
+// At the gateway the duration includes the time to reach a pod and back.
+func Latency(objective float64, thresholdMs int, u Users) SLO {
+	// Prometheus 3 stores classic histograms' le as a float ("250.0"), older scrapers as written
+	// ("250"), https://prometheus.io/docs/prometheus/latest/migration/: match both.
+	le := fmt.Sprintf(`le=~"%d(\\.0)?"`, thresholdMs)
 	return SLO{
 		Name:      "latency",
 		Objective: objective,
 		Good:      fmt.Sprintf("answered within %d ms", thresholdMs),
-		errorRatio: func(w string) string {
-			// Prometheus 3 stores classic histograms' le as a float ("250.0"), older scrapers as
-			// written ("250"), https://prometheus.io/docs/prometheus/latest/migration/: match both.
-			le := strconv.Itoa(thresholdMs) + `(\\.0)?`
-			fast := fmt.Sprintf(`sum by (%s) (rate(%s_bucket{%s, le=~"%s"}[%s]))`, trackLabel, durationMetric, selector, le, w)
-			all := fmt.Sprintf("sum by (%s) (rate(%s_count{%s}[%s]))", trackLabel, durationMetric, selector, w)
-			return fmt.Sprintf("1 - %s / %s", fast, all)
-		},
+		all:       func(w string) string { return u.rate(durationMetric+"_count", w, "") },
+		good:      func(w string) string { return u.rate(durationMetric+"_bucket", w, le) },
 	}
 }
 
@@ -120,20 +127,33 @@ const (
 // https://sre.google/workbook/alerting-on-slos/#6-multiwindow-multi-burn-rate-alerts
 type BurnWindow struct {
 	Long, Short string
-	Burn        float64
-	Severity    Severity
+	// Seconds is the long window's length, for turning its rate into a count.
+	Seconds  int
+	Burn     float64
+	Severity Severity
 }
 
 // BurnWindows are the workbook's three rows.
 var BurnWindows = []BurnWindow{
-	{Long: "1h", Short: "5m", Burn: 14.4, Severity: Page},
-	{Long: "6h", Short: "30m", Burn: 6, Severity: Page},
-	{Long: "3d", Short: "6h", Burn: 1, Severity: Ticket},
+	{Long: "1h", Short: "5m", Seconds: 3600, Burn: 14.4, Severity: Page},
+	{Long: "6h", Short: "30m", Seconds: 6 * 3600, Burn: 6, Severity: Page},
+	{Long: "3d", Short: "6h", Seconds: 3 * 24 * 3600, Burn: 1, Severity: Ticket},
 }
 
 // FastestBurn is the highest burn rate any alert waits for: an SLO whose budget times it reaches
 // 100% errors could never page.
 var FastestBurn = BurnWindows[0].Burn
+
+// Threshold is the error ratio above which a row fires.
+func (w BurnWindow) Threshold(s SLO) float64 { return w.Burn * s.Budget() }
+
+// MinRequests is how many requests the long window must hold before the row may fire: enough that
+// one bad request alone stays at or below the threshold (1 / threshold, rounded up). With fewer,
+// a single failure is a burn: one 5xx among the 60 requests of an hour at one a minute is 1.7%,
+// above the fast page's 1.44%. For the 99.9% default: 70 requests in the hour, 167 in 6 hours,
+// 1000 in 3 days. A stack that quiet is judged by the rows whose windows hold enough, by the
+// uptime check, and by the no-traffic alert.
+func MinRequests(threshold float64) int { return int(math.Ceil(1/threshold - 1e-9)) }
 
 // windows are the ranges the recording rules keep, shortest first.
 func windows() []string {
@@ -148,11 +168,19 @@ func windows() []string {
 	return ws
 }
 
-// ratioRecord names the recorded error ratio over a window.
-func ratioRecord(window string) string { return "marketdata:slo_error_ratio:rate" + window }
+// Names of the recorded series: per SLO and window, the requests a second and the error ratio, of
+// the whole service or per track.
+func requestsRecord(window string) string { return "marketdata:slo_requests:rate" + window }
+func ratioRecord(window string) string    { return "marketdata:slo_error_ratio:rate" + window }
+func trackRequestsRecord(window string) string {
+	return "marketdata:slo_requests_by_track:rate" + window
+}
+func trackRatioRecord(window string) string {
+	return "marketdata:slo_error_ratio_by_track:rate" + window
+}
 
-func ratioSeries(s SLO, window string, extra ...string) string {
-	return fmt.Sprintf("%s{%s}", ratioRecord(window), strings.Join(append([]string{fmt.Sprintf("slo=%q", s.Name)}, extra...), ", "))
+func series(record string, s SLO, extra ...string) string {
+	return fmt.Sprintf("%s{%s}", record, strings.Join(append([]string{fmt.Sprintf("slo=%q", s.Name)}, extra...), ", "))
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -7,14 +7,16 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/cryptotracker/ctmd/infra/alerts"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
 	"github.com/cryptotracker/ctmd/infra/slo"
 )
 
 const (
-	alertsComponent = "ctmd:alerts:Alerts::alerts"
-	rulesType       = "kubernetes:monitoring.googleapis.com/v1:Rules"
-	receiverKey     = "ctmd:alertReceiverUrl"
+	alertsComponent   = "ctmd:alerts:Alerts::alerts"
+	rulesType         = "kubernetes:monitoring.googleapis.com/v1:ClusterRules"
+	podMonitoringType = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
+	receiverKey       = "ctmd:alertReceiverUrl"
 	// slackURL is a receiver whose token is receiverToken.
 	receiverToken = "Xq9WebhookT0ken"
 	slackURL      = "https://hooks.slack.com/services/T000/B000/" + receiverToken
@@ -48,27 +50,28 @@ func alertNames(file map[string]any) []string {
 	return names
 }
 
-// On GKE the Rules object sits in the app's namespace, under the alerts component, and carries
-// exactly the groups of the alertRules output.
+// On GKE the ClusterRules object sits under the alerts component and carries exactly the groups
+// of the alertRules output; every alert names its severity, runbook section and the app's
+// namespace (what ctmd's Alertmanager route matches).
 func TestAlertRules(t *testing.T) {
 	s := mustDeploy(t, gkeConfig(nil))
-	r := s.Find(t, rulesType, "marketdata-slo")
+	r := s.Find(t, rulesType, alerts.RulesName)
 	if r.Parent != alertsComponent || r.Provider != k8sProvider {
-		t.Errorf("Rules parent %q provider %q", r.Parent, r.Provider)
+		t.Errorf("ClusterRules parent %q provider %q", r.Parent, r.Provider)
 	}
 	in := mockstack.Plain(r.Inputs)
-	assertJSON(t, "Rules metadata", in["metadata"], `{"name": "marketdata-slo", "namespace": "ctmd"}`)
+	assertJSON(t, "ClusterRules metadata", in["metadata"], `{"name": "ctmd-marketdata-slo"}`)
 	file := ruleFile(t, s)
-	assertJSON(t, "Rules spec.groups", mockstack.Get(in, "spec.groups"), jsonOf(t, file["groups"]))
-	// The namespace comes from the app's Namespace, so the object waits for it.
-	assertDependsOn(t, r, "kubernetes:core/v1:Namespace::ctmd")
+	assertJSON(t, "ClusterRules spec.groups", mockstack.Get(in, "spec.groups"), jsonOf(t, file["groups"]))
+	if got := s.OfType("kubernetes:monitoring.googleapis.com/v1:Rules"); len(got) != 0 {
+		t.Errorf("a namespaced Rules object, which sees only its own namespace: %v", got)
+	}
 
 	names := alertNames(file)
-	want := []string{"MarketdataAvailabilityBudgetBurn", "MarketdataAvailabilityBudgetDrain", "MarketdataLatencyBudgetBurn", "MarketdataLatencyBudgetDrain"}
+	want := []string{"MarketdataAvailabilityBudgetBurn", "MarketdataAvailabilityBudgetDrain", "MarketdataLatencyBudgetBurn", "MarketdataLatencyBudgetDrain", "MarketdataNoTraffic"}
 	if !slices.Equal(names, want) {
-		t.Errorf("alerts %v, want %v (no canary alert without a canary)", names, want)
+		t.Errorf("alerts %v, want %v (no canary alert without a canary, no certificate alert without a domain)", names, want)
 	}
-	// Every alert carries its severity and its runbook section.
 	for _, g := range file["groups"].([]any) {
 		for _, rule := range g.(map[string]any)["rules"].([]any) {
 			rule := rule.(map[string]any)
@@ -80,20 +83,25 @@ func TestAlertRules(t *testing.T) {
 			if labels["severity"] != "page" && labels["severity"] != "ticket" {
 				t.Errorf("%s severity %v", name, labels["severity"])
 			}
-			if labels["runbook_url"] != RunbookURL+"#"+strings.ToLower(name) {
+			if labels["runbook_url"] != RunbookURL+"#"+strings.ToLower(name) || !strings.HasSuffix(RunbookURL, "/docs/alerts.md") {
 				t.Errorf("%s runbook %v", name, labels["runbook_url"])
+			}
+			if labels["namespace"] != "ctmd" {
+				t.Errorf("%s carries no namespace label: %v", name, labels)
 			}
 		}
 	}
 }
 
-// The objectives and the threshold come from config into the expressions.
+// The objectives and the threshold come from config into the expressions, with the minimum of
+// traffic each row needs at that budget.
 func TestAlertRulesFollowConfig(t *testing.T) {
 	file := ruleFile(t, mustDeploy(t, gkeConfig(map[string]string{
 		"ctmd:availabilityObjective": "99.5", "ctmd:latencyObjective": "95", "ctmd:latencyThresholdMs": "500",
 	})))
 	text := jsonOf(t, file)
-	for _, want := range []string{`14.4 * 0.005`, `6 * 0.005`, `1 * 0.005`, `14.4 * 0.05`, `le=~\"500(\\\\.0)?\"`} {
+	// 1/(14.4*0.005) = 13.9, 1/(6*0.005) = 33.3, 1/0.005 = 200.
+	for _, want := range []string{`14.4 * 0.005`, `6 * 0.005`, `1 * 0.005`, `14.4 * 0.05`, `le=~\"500(\\\\.0)?\"`, `* 3600 \u003e= 14)`, `* 21600 \u003e= 34)`, `* 259200 \u003e= 200)`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rules lack %s", want)
 		}
@@ -103,30 +111,76 @@ func TestAlertRulesFollowConfig(t *testing.T) {
 	}
 }
 
-// The canary alert exists exactly while a canary runs, in the output and in the Rules object.
+// The canary alert exists exactly while a canary shares the traffic with stable: not without one,
+// and not at weight 100, where the canary is the whole service.
 func TestCanaryAlertOnlyWithCanary(t *testing.T) {
 	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2"}))
 	file := ruleFile(t, s)
 	if !slices.Contains(alertNames(file), slo.CanaryAlert) {
 		t.Fatalf("canary running but alerts are %v", alertNames(file))
 	}
-	groups := mockstack.Get(mockstack.Plain(s.Find(t, rulesType, "marketdata-slo").Inputs), "spec.groups")
-	assertJSON(t, "Rules spec.groups", groups, jsonOf(t, file["groups"]))
+	groups := mockstack.Get(mockstack.Plain(s.Find(t, rulesType, alerts.RulesName).Inputs), "spec.groups")
+	assertJSON(t, "ClusterRules spec.groups", groups, jsonOf(t, file["groups"]))
+
+	all := ruleFile(t, mustDeploy(t, gkeConfig(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2", "ctmd:canaryWeight": "100"})))
+	if slices.Contains(alertNames(all), slo.CanaryAlert) {
+		t.Errorf("canary at weight 100 (no stable traffic to compare with) but alerts are %v", alertNames(all))
+	}
 }
 
-// Targets without Managed Prometheus get no Rules object (its kind would not exist) but the same
-// rule file; an existing cluster that runs it opts in and gets both kinds.
+// Targets without Managed Prometheus get neither ClusterRules nor PodMonitorings (the kinds would
+// not exist) but the same rule file; an existing cluster that runs it opts in and gets both. The
+// rules read the gateway where ctmd:ingressPrincipals says it runs.
 func TestAlertRulesOnExistingClusters(t *testing.T) {
 	gke := ruleFile(t, mustDeploy(t, gkeConfig(nil)))
-	s := mustDeploy(t, existingConfig(nil))
-	if got := s.OfType(rulesType); len(got) != 0 {
-		t.Errorf("existing target declares Rules %v", got)
+	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:noTrafficAlert": "page"}))
+	for _, typ := range []string{rulesType, podMonitoringType} {
+		if got := s.OfType(typ); len(got) != 0 {
+			t.Errorf("existing target declares %v", got)
+		}
 	}
-	assertJSON(t, "existing alertRules", ruleFile(t, s), jsonOf(t, gke))
+	existing := jsonOf(t, ruleFile(t, s))
+	if want := strings.ReplaceAll(jsonOf(t, gke), `source_workload_namespace=\"istio-ingress\"`, `source_workload_namespace=\"istio-system\"`); existing != strings.ReplaceAll(want, `source_workload_namespace!=\"istio-ingress\"`, `source_workload_namespace!=\"istio-system\"`) {
+		t.Errorf("existing alertRules differ from gke's beyond the gateway's namespace:\n%s", existing)
+	}
 
 	s = mustDeploy(t, existingConfig(map[string]string{"ctmd:managedPrometheus": "true"}))
-	s.Find(t, rulesType, "marketdata-slo")
-	s.Find(t, "kubernetes:monitoring.googleapis.com/v1:PodMonitoring", "marketdata")
+	s.Find(t, rulesType, alerts.RulesName)
+	// The app's own pods; the gateway belongs to the cluster's Istio, whose owner scrapes it.
+	if got := s.OfType(podMonitoringType); !slices.Equal(got, []string{"marketdata"}) {
+		t.Errorf("PodMonitorings on an existing cluster with its own Istio: %v", got)
+	}
+}
+
+// The gateway's pods are scraped where ctmd installs them, for the rules that read its requests;
+// with a domain, cert-manager's controller, for the certificate's rules.
+func TestGatewayAndCertManagerScraped(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(nil))
+	r := assertResource(t, s, podMonitoringType, alerts.GatewayMonitoring, alertsComponent, k8sProvider, `{
+		"apiVersion": "monitoring.googleapis.com/v1", "kind": "PodMonitoring",
+		"metadata": {"name": "ctmd-ingressgateway", "namespace": "istio-ingress"},
+		"spec": {"selector": {"matchLabels": {"istio": "ingressgateway"}},
+		         "endpoints": [{"port": 15020, "path": "/stats/prometheus", "interval": "30s"}]}
+	}`)
+	assertDependsOn(t, r, "kubernetes:helm.sh/v4:Chart::istio-ingressgateway")
+	if got := s.OfType(podMonitoringType); slices.Contains(got, alerts.CertManagerMonitoring) {
+		t.Errorf("cert-manager scraped without a domain: %v", got)
+	}
+
+	s = mustDeploy(t, gkeHTTPS(nil))
+	r = assertResource(t, s, podMonitoringType, alerts.CertManagerMonitoring, alertsComponent, k8sProvider, `{
+		"apiVersion": "monitoring.googleapis.com/v1", "kind": "PodMonitoring",
+		"metadata": {"name": "ctmd-cert-manager", "namespace": "cert-manager"},
+		"spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": "controller"}},
+		         "endpoints": [{"port": 9402, "path": "/metrics", "interval": "30s"}]}
+	}`)
+	assertDependsOn(t, r, certChartRef)
+	names := alertNames(ruleFile(t, s))
+	for _, want := range []string{alerts.CertificateExpiringAlert, alerts.CertificateExpiringSoonAlert, alerts.CertificateNotReadyAlert} {
+		if !slices.Contains(names, want) {
+			t.Errorf("with a domain, alerts %v lack %s", names, want)
+		}
+	}
 }
 
 // Without a receiver nothing is written for the managed Alertmanager: its configuration stays
@@ -140,7 +194,8 @@ func TestNoAlertmanagerConfigWithoutReceiver(t *testing.T) {
 	}
 }
 
-// The receiver reaches the managed Alertmanager's Secret, and only it, as a secret.
+// The receiver reaches the managed Alertmanager's Secret, and only it among the Kubernetes objects,
+// as a secret (TestUptimeNotifiesTheReceiver: a webhook also reaches the uptime check's channel).
 func TestAlertmanagerConfig(t *testing.T) {
 	for name, tc := range map[string]struct {
 		url, want string
@@ -164,13 +219,21 @@ func TestAlertmanagerConfig(t *testing.T) {
 				t.Errorf("receivers %s, want %s", got, tc.want)
 			}
 			assertJSON(t, "route", config["route"], `{
-				"receiver": "ctmd", "group_by": ["alertname", "destination_version"],
-				"routes": [{"matchers": ["severity=\"page\""], "repeat_interval": "1h"},
-				           {"matchers": ["severity=\"ticket\""], "repeat_interval": "24h"}]
+				"receiver": "unrouted",
+				"routes": [{"receiver": "ctmd", "matchers": ["namespace=\"ctmd\""], "group_by": ["alertname", "destination_version"],
+				            "routes": [{"matchers": ["severity=\"page\""], "repeat_interval": "1h"},
+				                       {"matchers": ["severity=\"ticket\""], "repeat_interval": "24h"}]}]
 			}`)
+			if got := jsonOf(t, config["receivers"]); !strings.Contains(got, `{"name":"unrouted"}`) {
+				t.Errorf("receivers %s lack the one that drops other teams' alerts", got)
+			}
+			if _, ok := s.outputs["alertmanagerRoute"]; ok {
+				t.Errorf("an alertmanagerRoute output while the stack writes the configuration itself")
+			}
 
 			want := []hit{{Where: "kubernetes:core/v1:Secret alertmanager.stringData.alertmanager.yaml", Secret: true}}
-			if hits := find(s.Stack, receiverToken); !slices.Equal(hits, want) {
+			hits := slices.DeleteFunc(find(s.Stack, receiverToken), func(h hit) bool { return strings.HasPrefix(h.Where, "gcp:monitoring/") })
+			if !slices.Equal(hits, want) {
 				t.Errorf("the receiver appears at %+v, want only %+v", hits, want)
 			}
 			for out, v := range s.outputs {
@@ -179,5 +242,37 @@ func TestAlertmanagerConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// On an existing cluster the stack leaves the Alertmanager configuration alone unless asked: no
+// Secret, and the route to add, with the receiver, only as a secret output; asked, it writes it.
+func TestAlertmanagerLeftAloneOnExistingClusters(t *testing.T) {
+	values := existingConfig(map[string]string{"ctmd:managedPrometheus": "true", receiverKey: slackURL})
+	s := mustDeploy(t, values)
+	if got := s.OfType("kubernetes:core/v1:Secret"); slices.Contains(got, alerts.AlertmanagerSecret) {
+		t.Fatalf("the stack writes the cluster's Alertmanager configuration without being asked: %v", got)
+	}
+	route := s.outputs["alertmanagerRoute"]
+	text, _ := route.Value.(string)
+	if !route.Secret || !strings.Contains(text, receiverToken) {
+		t.Fatalf("alertmanagerRoute: secret=%v, holds the receiver=%v", route.Secret, strings.Contains(text, receiverToken))
+	}
+	var add map[string]any
+	if err := yaml.Unmarshal([]byte(text), &add); err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonOf(t, add["routes"]); !strings.Contains(got, `"matchers":["namespace=\"ctmd\""]`) || !strings.Contains(got, `"receiver":"ctmd"`) {
+		t.Errorf("route to add %s", got)
+	}
+	if hits := find(s.Stack, receiverToken); len(hits) != 0 {
+		t.Errorf("the receiver reaches resources the stack declares: %+v", hits)
+	}
+
+	values["ctmd:manageAlertmanager"] = "true"
+	s = mustDeploy(t, values)
+	s.Find(t, "kubernetes:core/v1:Secret", alerts.AlertmanagerSecret)
+	if _, ok := s.outputs["alertmanagerRoute"]; ok {
+		t.Errorf("an alertmanagerRoute output while the stack writes the configuration itself")
 	}
 }

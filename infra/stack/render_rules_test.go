@@ -12,10 +12,12 @@ import (
 const rulesDirEnv = "CTMD_RULES_RENDER_DIR"
 
 // ruleScenarios are the configurations whose alertRules output test/rules runs through
-// Prometheus's rule engine: the defaults, and a running canary (which adds the canary alert).
+// Prometheus's rule engine: the defaults, a running canary (which adds the canary alert), and
+// HTTPS for a domain (which adds the certificate's alerts).
 var ruleScenarios = map[string]map[string]string{
 	"default": nil,
 	"canary":  meshScenarios["canary"],
+	"https":   meshScenarios["https"],
 }
 
 // TestRenderAlertRules writes each scenario's alertRules output, as the program exports it, to

@@ -16,6 +16,7 @@ import (
 	"github.com/cryptotracker/ctmd/infra/gke"
 	"github.com/cryptotracker/ctmd/infra/mesh"
 	"github.com/cryptotracker/ctmd/infra/slo"
+	"github.com/cryptotracker/ctmd/infra/uptime"
 )
 
 // Deploy is the program body.
@@ -89,16 +90,22 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	}
 
 	var tls app.TLS
+	// The edge component, when it installs cert-manager: what the certificate's metrics wait for.
+	var certManager pulumi.Resource
 	if cfg.Edge.HTTPS() {
-		if _, err := edge.New(ctx, "edge", edge.Args{
+		e, err := edge.New(ctx, "edge", edge.Args{
 			Provider:         target.Provider,
 			Edge:             cfg.Edge,
 			ClusterName:      cfg.ClusterName,
 			IngressIP:        reservedIngressIP,
 			GatewayNamespace: gatewayNamespace(cfg),
 			Gateway:          gateway,
-		}); err != nil {
+		})
+		if err != nil {
 			return nil, err
+		}
+		if cfg.Edge.InstallCertManager {
+			certManager = e
 		}
 		tls = app.TLS{Domain: cfg.Edge.Domain, CredentialName: edge.CredentialName}
 	}
@@ -123,19 +130,45 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	}
 
 	al, err := alerts.New(ctx, "alerts", alerts.Args{
-		Provider:          target.Provider,
-		Namespace:         a.Namespace,
-		Rules:             alertRules(cfg),
-		ManagedPrometheus: cfg.Alerts.ManagedPrometheus,
-		Receiver:          cfg.Alerts.Receiver,
-		HasReceiver:       cfg.Alerts.HasReceiver,
+		Provider:           target.Provider,
+		Rules:              alertRules(cfg),
+		ManagedPrometheus:  cfg.Alerts.ManagedPrometheus,
+		Scrapes:            scrapes(cfg, gateway, certManager),
+		Receiver:           cfg.Alerts.Receiver,
+		HasReceiver:        cfg.Alerts.HasReceiver,
+		SlackReceiver:      cfg.Alerts.SlackReceiver,
+		ManageAlertmanager: cfg.Alerts.ManageAlertmanager,
+		Namespace:          app.Namespace,
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The same groups as the Rules object, on every target: a cluster without Managed Prometheus
-	// loads them into its own Prometheus, and promtool tests them.
+	// The same groups as the ClusterRules object, on every target: a cluster without Managed
+	// Prometheus loads them into its own Prometheus, and promtool tests them.
 	outputs["alertRules"] = al.RuleFile
+	if cfg.Alerts.ManagedPrometheus && cfg.Alerts.HasReceiver && !cfg.Alerts.ManageAlertmanager {
+		outputs["alertmanagerRoute"] = al.Route
+	}
+
+	if cfg.Target == config.TargetGKE {
+		host := reservedIngressIP
+		if cfg.Edge.HTTPS() {
+			host = pulumi.String(cfg.Edge.Domain)
+		}
+		if _, err := uptime.New(ctx, "uptime", uptime.Args{
+			Project:       cfg.Project,
+			Name:          cfg.ClusterName,
+			Host:          host,
+			HTTPS:         cfg.Edge.HTTPS(),
+			Receiver:      cfg.Alerts.Receiver,
+			HasReceiver:   cfg.Alerts.HasReceiver,
+			SlackReceiver: cfg.Alerts.SlackReceiver,
+			Channels:      cfg.Alerts.UptimeChannels,
+			Runbook:       RunbookURL + "#marketdata-unreachable-from-outside",
+		}); err != nil {
+			return nil, err
+		}
+	}
 
 	outputs["clusterName"] = target.Name
 	outputs["kubeconfig"] = pulumi.ToSecret(target.Kubeconfig)
@@ -179,18 +212,47 @@ func gatewayNamespace(cfg *config.Config) string {
 	return ns
 }
 
-// alertRules are the SLOs the configuration sets and the rules that watch them.
+// alertRules are the SLOs the configuration sets, the rules that watch them, and, with a domain,
+// the rules that watch its certificate. Every alert carries the app's namespace, which ctmd's
+// Alertmanager route matches.
 func alertRules(cfg *config.Config) slo.RuleFile {
-	selector := slo.Selector(app.Namespace, app.Name)
-	return slo.Rules([]slo.SLO{
-		slo.Availability(cfg.Alerts.AvailabilityObjective, selector),
-		slo.Latency(cfg.Alerts.LatencyObjective, cfg.Alerts.LatencyThresholdMs, selector),
+	users := slo.Users{Namespace: app.Namespace, Service: app.Name, GatewayNamespace: gatewayNamespace(cfg)}
+	labels := map[string]string{"namespace": app.Namespace}
+	rules := slo.Rules([]slo.SLO{
+		slo.Availability(cfg.Alerts.AvailabilityObjective, users),
+		slo.Latency(cfg.Alerts.LatencyObjective, cfg.Alerts.LatencyThresholdMs, users),
 	}, slo.Options{
-		Tracks:  app.Tracks,
-		Canary:  cfg.CanaryImage != "",
-		Runbook: RunbookURL,
+		Tracks:    app.Tracks,
+		Canary:    cfg.CanaryImage != "" && cfg.CanaryWeight < 100,
+		NoTraffic: cfg.Alerts.NoTraffic,
+		Labels:    labels,
+		Runbook:   RunbookURL,
 	})
+	if cfg.Edge.HTTPS() {
+		rules.Groups = append(rules.Groups, alerts.CertificateRules(edge.CertificateName, labels, RunbookURL))
+	}
+	return rules
 }
 
-// RunbookURL is the README the alerts link to; each alert has a section under "Alerts".
-const RunbookURL = "https://github.com/cryptotracker/ctmd/blob/main/README.md"
+// scrapes are the pods outside the app whose metrics the rules read, where the stack installed
+// them: the ingress gateway (what users get) and cert-manager (the certificate). A gateway or
+// cert-manager of the cluster's own is its owner's to scrape (docs/alerts.md).
+func scrapes(cfg *config.Config, gateway, certManager pulumi.Resource) map[string]alerts.Scrape {
+	s := map[string]alerts.Scrape{}
+	if cfg.InstallIstio {
+		s[alerts.GatewayMonitoring] = alerts.Scrape{
+			Namespace: mesh.GatewayNamespace, Labels: map[string]string{"istio": mesh.GatewayLabel},
+			Port: app.MergedMetricsPort, Path: app.MergedMetricsPath, After: gateway,
+		}
+	}
+	if certManager != nil {
+		s[alerts.CertManagerMonitoring] = alerts.Scrape{
+			Namespace: edge.CertManagerNamespace, Labels: edge.ControllerLabels,
+			Port: edge.MetricsPort, Path: "/metrics", After: certManager,
+		}
+	}
+	return s
+}
+
+// RunbookURL is the page the alerts link to; each alert has a section there.
+const RunbookURL = "https://github.com/cryptotracker/ctmd/blob/main/docs/alerts.md"

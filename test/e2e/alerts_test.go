@@ -14,6 +14,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,7 +26,7 @@ import (
 	"github.com/cryptotracker/ctmd/infra/slo"
 )
 
-var rulesGVR = schema.GroupVersionResource{Group: "monitoring.googleapis.com", Version: "v1", Resource: "rules"}
+var rulesGVR = schema.GroupVersionResource{Group: "monitoring.googleapis.com", Version: "v1", Resource: "clusterrules"}
 
 // receiverToken is the credential part of the receiver URL the e2e stacks notify.
 const (
@@ -33,11 +35,12 @@ const (
 )
 
 // withManagedPrometheus is the config of a stack on a cluster running Managed Prometheus, with a
-// receiver for its Alertmanager.
+// receiver for its Alertmanager, whose configuration the stack may own.
 func withManagedPrometheus(extra auto.ConfigMap) auto.ConfigMap {
 	cfg := auto.ConfigMap{
-		"ctmd:managedPrometheus": {Value: "true"},
-		"ctmd:alertReceiverUrl":  {Value: receiverURL, Secret: true},
+		"ctmd:managedPrometheus":  {Value: "true"},
+		"ctmd:alertReceiverUrl":   {Value: receiverURL, Secret: true},
+		"ctmd:manageAlertmanager": {Value: "true"},
 	}
 	for k, v := range extra {
 		cfg[k] = v
@@ -45,8 +48,8 @@ func withManagedPrometheus(extra auto.ConfigMap) auto.ConfigMap {
 	return cfg
 }
 
-// checkAlertRules reads the Rules object back from the API server and checks that it carries
-// exactly the groups of the alertRules output; it returns the alerts' names.
+// checkAlertRules reads the ClusterRules object back from the API server and checks that it
+// carries exactly the groups of the alertRules output; it returns the alerts' names.
 func checkAlertRules(t *testing.T, k clients, outputs auto.OutputMap) []string {
 	t.Helper()
 	text, _ := outputs["alertRules"].Value.(string)
@@ -56,8 +59,8 @@ func checkAlertRules(t *testing.T, k clients, outputs auto.OutputMap) []string {
 	if err := yaml.Unmarshal([]byte(text), &file); err != nil || len(file.Groups) == 0 {
 		t.Fatalf("alertRules output is not a rule file (%v): %.80q", err, text)
 	}
-	spec := k.spec(t, rulesGVR, namespace, alerts.RulesName)
-	assertJSON(t, "Rules spec.groups", spec.(map[string]any)["groups"], jsonString(t, file.Groups))
+	spec := k.spec(t, rulesGVR, "", alerts.RulesName)
+	assertJSON(t, "ClusterRules spec.groups", spec.(map[string]any)["groups"], jsonString(t, file.Groups))
 	return alertNamesOf(spec.(map[string]any)["groups"].([]any))
 }
 
@@ -73,12 +76,12 @@ func alertNamesOf(groups []any) []string {
 	return names
 }
 
-// waitCanaryAlert waits until the Rules object in the cluster does (or does not) hold the canary
-// alert.
+// waitCanaryAlert waits until the ClusterRules object in the cluster does (or does not) hold the
+// canary alert.
 func waitCanaryAlert(t *testing.T, k clients, want bool) {
 	t.Helper()
-	eventually(t, time.Minute, fmt.Sprintf("canary alert present=%v in the Rules object", want), func(ctx context.Context) (bool, string) {
-		obj, err := k.dyn.Resource(rulesGVR).Namespace(namespace).Get(ctx, alerts.RulesName, metav1.GetOptions{})
+	eventually(t, time.Minute, fmt.Sprintf("canary alert present=%v in the ClusterRules object", want), func(ctx context.Context) (bool, string) {
+		obj, err := k.dyn.Resource(rulesGVR).Get(ctx, alerts.RulesName, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -98,6 +101,7 @@ func checkAlertmanagerConfig(t *testing.T, k clients) {
 	}
 	var config struct {
 		Receivers []struct {
+			Name           string `json:"name"`
 			WebhookConfigs []struct {
 				URL string `json:"url"`
 			} `json:"webhook_configs"`
@@ -106,8 +110,16 @@ func checkAlertmanagerConfig(t *testing.T, k clients) {
 	if err := yaml.Unmarshal(sec.Data[alerts.AlertmanagerKey], &config); err != nil {
 		t.Fatalf("the Secret's %s is not YAML", alerts.AlertmanagerKey)
 	}
-	if len(config.Receivers) != 1 || len(config.Receivers[0].WebhookConfigs) != 1 || config.Receivers[0].WebhookConfigs[0].URL != receiverURL {
-		t.Errorf("the Alertmanager configuration does not send to the configured receiver (%d receivers)", len(config.Receivers))
+	sent := 0
+	for _, r := range config.Receivers {
+		for _, w := range r.WebhookConfigs {
+			if r.Name == "ctmd" && w.URL == receiverURL {
+				sent++
+			}
+		}
+	}
+	if sent != 1 {
+		t.Errorf("the Alertmanager configuration does not send to the configured receiver once (%d receivers)", len(config.Receivers))
 	}
 }
 
@@ -161,4 +173,65 @@ func TestNoReceiverWarnsOnce(t *testing.T) {
 	if n := <-warnings; n != 1 {
 		t.Errorf("the preview warned %d times that nobody is notified, want once", n)
 	}
+}
+
+// anotherTeamsConfig is an Alertmanager configuration the cluster had before ctmd.
+const anotherTeamsConfig = "route:\n  receiver: payments-oncall\nreceivers:\n- name: payments-oncall\n  webhook_configs:\n  - url: https://oncall.payments.example.test/hook\n"
+
+// TestAlertmanagerOfAnotherTeam: on an existing cluster whose managed Alertmanager configuration
+// another team wrote (with its own field manager, as kubectl would), a default up and a destroy
+// with a receiver leave it byte for byte as it was, and the route to add is the secret output
+// alertmanagerRoute, matching ctmd's namespace.
+func TestAlertmanagerOfAnotherTeam(t *testing.T) {
+	mainCluster.hold(t)
+	ensureManagedPrometheus(t)
+	k := newClients(t)
+	secrets := k.kube.CoreV1().Secrets(alerts.AlertmanagerNamespace)
+	theirs := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: alerts.AlertmanagerSecret},
+		Data:       map[string][]byte{alerts.AlertmanagerKey: []byte(anotherTeamsConfig)},
+	}
+	if _, err := secrets.Create(t.Context(), theirs, metav1.CreateOptions{FieldManager: "payments-team"}); err != nil {
+		t.Fatalf("another team's configuration: %v", err)
+	}
+	t.Cleanup(func() { _ = secrets.Delete(context.Background(), alerts.AlertmanagerSecret, metav1.DeleteOptions{}) })
+	unchanged := func(when string) {
+		t.Helper()
+		got, err := secrets.Get(context.Background(), alerts.AlertmanagerSecret, metav1.GetOptions{})
+		switch {
+		case err != nil:
+			t.Errorf("%s: another team's Alertmanager configuration is gone: %v", when, err)
+		case string(got.Data[alerts.AlertmanagerKey]) != anotherTeamsConfig || len(got.Data) != 1:
+			t.Errorf("%s: another team's Alertmanager configuration was changed", when)
+		}
+	}
+
+	out := &transcript{}
+	s := newExistingStack(t, "e2e-shared-alertmanager", auto.ConfigMap{
+		"ctmd:managedPrometheus": {Value: "true"},
+		"ctmd:alertReceiverUrl":  {Value: receiverURL, Secret: true},
+	})
+	destroyed := false
+	t.Cleanup(func() {
+		if !destroyed {
+			destroy(t, k, s, out)
+		}
+	})
+	up, err := s.Up(t.Context(), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	unchanged("after up")
+	route := up.Outputs["alertmanagerRoute"]
+	text, _ := route.Value.(string)
+	if !route.Secret || !strings.Contains(text, `namespace="ctmd"`) || !strings.Contains(text, receiverToken) {
+		t.Errorf("alertmanagerRoute: secret=%v, matches the namespace=%v, holds the receiver=%v",
+			route.Secret, strings.Contains(text, `namespace="ctmd"`), strings.Contains(text, receiverToken))
+	}
+	if strings.Contains(out.String(), receiverToken) {
+		t.Errorf("the engine's output holds the receiver")
+	}
+	destroy(t, k, s, out)
+	destroyed = true
+	unchanged("after destroy")
 }

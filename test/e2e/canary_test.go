@@ -31,7 +31,7 @@ func TestCanaryReleases(t *testing.T) {
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
-	// On a cluster with Managed Prometheus, so the SLO Rules object follows the canary.
+	// On a cluster with Managed Prometheus, so the SLO ClusterRules object follows the canary.
 	s := newExistingStack(t, "e2e-canary", withManagedPrometheus(nil))
 	t.Cleanup(func() { destroy(t, k, s, out) })
 	set := func(key, value string) {
@@ -92,7 +92,7 @@ func TestCanaryReleases(t *testing.T) {
 		if res.Outputs["canaryImage"].Value != canaryImage || fmt.Sprint(res.Outputs["canaryWeight"].Value) != "20" {
 			t.Errorf("outputs canaryImage %v canaryWeight %v", res.Outputs["canaryImage"].Value, res.Outputs["canaryWeight"].Value)
 		}
-		// While the canary runs, the Rules object compares it with stable.
+		// While the canary runs, the ClusterRules object compares it with stable.
 		if names := checkAlertRules(t, k, res.Outputs); !slices.Contains(names, slo.CanaryAlert) {
 			t.Errorf("alerts with a canary running %v, want %s among them", names, slo.CanaryAlert)
 		}

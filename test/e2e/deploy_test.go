@@ -51,8 +51,8 @@ func TestDeployVerifyDestroy(t *testing.T) {
 	ctx := t.Context()
 	k := newClients(t)
 	out := &transcript{}
-	// A cluster running Managed Prometheus: the stack adds its PodMonitoring, the SLO Rules and
-	// the managed Alertmanager's configuration with a (secret) receiver.
+	// A cluster running Managed Prometheus: the stack adds its PodMonitoring, the SLO ClusterRules
+	// and the managed Alertmanager's configuration with a (secret) receiver.
 	s := newStack(t, "e2e", withManagedPrometheus(auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:installIstio":          {Value: "false"},
@@ -102,7 +102,7 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		"kubernetes:security.istio.io/v1:PeerAuthentication": 1,
 		"kubernetes:security.istio.io/v1:AuthorizationPolicy": 1,
 		"kubernetes:monitoring.googleapis.com/v1:PodMonitoring": 1,
-		"kubernetes:monitoring.googleapis.com/v1:Rules": 1
+		"kubernetes:monitoring.googleapis.com/v1:ClusterRules": 1
 	}`)
 
 	up, err := s.Up(ctx, optup.ProgressStreams(out), optup.ErrorProgressStreams(out))

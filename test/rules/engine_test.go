@@ -1,13 +1,11 @@
 package slorules
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +19,8 @@ import (
 // renderDirEnv names the directory infra/stack TestRenderAlertRules wrote the rule files to.
 const renderDirEnv = "CTMD_RULES_RENDER_DIR"
 
-// ruleFile reads one rendered scenario's rule file (default.yaml: no canary; canary.yaml).
+// ruleFile reads one rendered scenario's rule file: default.yaml (no canary), canary.yaml,
+// https.yaml (a domain, so the certificate's rules too).
 func ruleFile(t *testing.T, scenario string) []byte {
 	t.Helper()
 	dir := os.Getenv(renderDirEnv)
@@ -35,8 +34,15 @@ func ruleFile(t *testing.T, scenario string) []byte {
 	return b
 }
 
-// breakAlert rewrites one alert's expression in a rule file, to show that a scenario notices.
-func breakAlert(t *testing.T, file []byte, alert string, edit func(expr string) string) []byte {
+// breakRules rewrites the expression of every rule whose alert or record name is name, to show
+// that a scenario notices.
+func breakRules(t *testing.T, file []byte, name string, edit func(expr string) string) []byte {
+	t.Helper()
+	return editRules(t, file, func(n string) bool { return n == name }, edit)
+}
+
+// editRules rewrites the expression of every rule whose alert or record name matches.
+func editRules(t *testing.T, file []byte, match func(name string) bool, edit func(expr string) string) []byte {
 	t.Helper()
 	var f map[string]any
 	if err := yaml.Unmarshal(file, &f); err != nil {
@@ -45,13 +51,39 @@ func breakAlert(t *testing.T, file []byte, alert string, edit func(expr string) 
 	found := false
 	for _, g := range f["groups"].([]any) {
 		for _, r := range g.(map[string]any)["rules"].([]any) {
-			if r := r.(map[string]any); r["alert"] == alert {
+			r := r.(map[string]any)
+			name, _ := r["alert"].(string)
+			if record, ok := r["record"].(string); ok {
+				name = record
+			}
+			if match(name) {
 				r["expr"], found = edit(r["expr"].(string)), true
 			}
 		}
 	}
 	if !found {
-		t.Fatalf("no alert %s in the rule file", alert)
+		t.Fatalf("no rule matches in the rule file")
+	}
+	b, err := yaml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dropFor removes an alert's for, so it fires at its first true evaluation.
+func dropFor(t *testing.T, file []byte, alert string) []byte {
+	t.Helper()
+	var f map[string]any
+	if err := yaml.Unmarshal(file, &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range f["groups"].([]any) {
+		for _, r := range g.(map[string]any)["rules"].([]any) {
+			if r := r.(map[string]any); r["alert"] == alert {
+				delete(r, "for")
+			}
+		}
 	}
 	b, err := yaml.Marshal(f)
 	if err != nil {
@@ -72,6 +104,14 @@ func (a active) String() string { return a.Name + "(" + a.State + ")" + a.Labels
 // check rules does), feeds it the series, and evaluates every group in file order every step
 // until end, as promtool test rules does; at each step it hands the active alerts to observe.
 func evaluate(t *testing.T, file []byte, series string, step, end time.Duration, observe func(at time.Duration, alerts []active)) {
+	t.Helper()
+	evaluateFrom(t, file, series, 0, step, end, observe)
+}
+
+// evaluateFrom is evaluate from a later time on. The recording rules read only the synthetic
+// series and the alerts only this evaluation's recordings (and their own for state), so hours of
+// steady traffic before from need no evaluation of their own.
+func evaluateFrom(t *testing.T, file []byte, series string, from, step, end time.Duration, observe func(at time.Duration, alerts []active)) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(path, file, 0o644); err != nil {
@@ -114,8 +154,9 @@ func evaluate(t *testing.T, file []byte, series string, step, end time.Duration,
 			}
 		}
 	}
+	program := isProgramFile(file)
 	start := time.Unix(0, 0).UTC()
-	for at := time.Duration(0); at <= end; at += step {
+	for at := from; at <= end; at += step {
 		ts := start.Add(at)
 		var alerts []active
 		suite.WithSamplesTill(ts, func(err error) {
@@ -131,12 +172,42 @@ func evaluate(t *testing.T, file []byte, series string, step, end time.Duration,
 					if a, ok := r.(*rules.AlertingRule); ok {
 						for _, x := range a.ActiveAlerts() {
 							alerts = append(alerts, active{Name: a.Name(), State: x.State.String(), Labels: x.Labels})
+							if program && x.State == rules.StateFiring {
+								exercised.add(a.Name())
+							}
 						}
 					}
 				}
 			}
 		})
 		observe(at, alerts)
+	}
+	if program {
+		recordedSeries(t, suite, groups, start.Add(end))
+	}
+}
+
+// recordedSeries marks every recording rule that wrote a sample during the evaluation.
+func recordedSeries(t *testing.T, suite *promqltest.LazyLoader, groups []*rules.Group, end time.Time) {
+	t.Helper()
+	for _, g := range groups {
+		for _, r := range g.Rules() {
+			rec, ok := r.(*rules.RecordingRule)
+			if !ok {
+				continue
+			}
+			q, err := suite.QueryEngine().NewInstantQuery(suite.Context(), suite.Storage(), nil,
+				fmt.Sprintf(`count(count_over_time({__name__=%q, slo=%q}[%ds]))`, rec.Name(), rec.Labels().Get("slo"), int(end.Unix())+60), end)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := q.Exec(suite.Context()); res.Err == nil {
+				if v, err := res.Vector(); err == nil && len(v) > 0 {
+					exercised.add(rec.Name() + `{slo="` + rec.Labels().Get("slo") + `"}`)
+				}
+			}
+			q.Close()
+		}
 	}
 }
 
@@ -149,79 +220,4 @@ func firing(alerts []active, name string) []active {
 		}
 	}
 	return out
-}
-
-// Istio's request metrics as marketdata's sidecars report them, with the target labels Managed
-// Prometheus adds to every scraped series.
-func istioLabels(track, extra string) string {
-	return fmt.Sprintf(`reporter="destination", destination_workload_namespace="ctmd", destination_app="marketdata", destination_version=%q, namespace="ctmd", cluster="ctmd-cluster", project_id="ctmd-dev", %s`, track, extra)
-}
-
-// phase is a stretch of minutes during which a counter grows by perMinute each minute.
-type phase struct {
-	minutes   int
-	perMinute float64
-}
-
-// counter writes a promqltest load line for a counter sampled every minute from 0 through the
-// phases: its value at minute 0 is 0.
-func counter(metric, labelSet string, phases ...phase) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  %s{%s}", metric, labelSet)
-	value, first := 0.0, true
-	for _, p := range phases {
-		if first {
-			fmt.Fprintf(&b, " 0+%gx%d", p.perMinute, p.minutes)
-			value, first = p.perMinute*float64(p.minutes), false
-			continue
-		}
-		if p.minutes == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, " %g+%gx%d", value+p.perMinute, p.perMinute, p.minutes-1)
-		value += p.perMinute * float64(p.minutes)
-	}
-	return b.String() + "\n"
-}
-
-// traffic is one track's requests: how many a minute, the share answered 5xx and the share
-// slower than the latency threshold, phase by phase.
-type traffic struct {
-	track  string
-	phases []trafficPhase
-	// le spells the threshold bucket's bound: "250" as Envoy writes it, unless set ("250.0" is
-	// how Prometheus 3 stores it).
-	le string
-}
-
-type trafficPhase struct {
-	minutes      int
-	perMinute    float64
-	errors, slow float64
-}
-
-// series renders the tracks' Istio counters: requests by response code, and the duration
-// histogram's bucket at the default threshold (250 ms), its +Inf bucket and count.
-func series(tracks ...traffic) string {
-	var b strings.Builder
-	b.WriteString("load 1m\n")
-	for _, tr := range tracks {
-		var ok, bad, fast, all []phase
-		for _, p := range tr.phases {
-			ok = append(ok, phase{p.minutes, p.perMinute * (1 - p.errors)})
-			bad = append(bad, phase{p.minutes, p.perMinute * p.errors})
-			fast = append(fast, phase{p.minutes, p.perMinute * (1 - p.slow)})
-			all = append(all, phase{p.minutes, p.perMinute})
-		}
-		b.WriteString(counter("istio_requests_total", istioLabels(tr.track, `response_code="200"`), ok...))
-		// Istio exports a response code's series only once a request got it: a track that
-		// never failed has no 503 series at all, which the rules must handle.
-		if slices.ContainsFunc(tr.phases, func(p trafficPhase) bool { return p.errors > 0 }) {
-			b.WriteString(counter("istio_requests_total", istioLabels(tr.track, `response_code="503"`), bad...))
-		}
-		b.WriteString(counter("istio_request_duration_milliseconds_bucket", istioLabels(tr.track, `response_code="200", le="`+cmp.Or(tr.le, "250")+`"`), fast...))
-		b.WriteString(counter("istio_request_duration_milliseconds_bucket", istioLabels(tr.track, `response_code="200", le="+Inf"`), all...))
-		b.WriteString(counter("istio_request_duration_milliseconds_count", istioLabels(tr.track, `response_code="200"`), all...))
-	}
-	return b.String()
 }

@@ -141,6 +141,10 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		state["address"] = resource.NewProperty(AddressFor(args.Name))
 		state["selfLink"] = resource.NewProperty(fmt.Sprintf("https://www.googleapis.com/compute/v1/projects/%s/regions/%s/addresses/%s",
 			str("project"), str("region"), str("name")))
+	case "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+		state["uptimeCheckId"] = resource.NewProperty(args.Name + "-check-id")
+	case "gcp:monitoring/notificationChannel:NotificationChannel":
+		state["name"] = resource.NewProperty(fmt.Sprintf("projects/%s/notificationChannels/%s", str("project"), UptimeChannelID))
 	case "gcp:artifactregistry/repository:Repository":
 		state["name"] = resource.NewProperty(str("repositoryId"))
 	case "pulumi:pulumi:StackReference":
@@ -166,6 +170,9 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	return id, state, nil
 }
+
+// UptimeChannelID is the id the mocks give a notification channel.
+const UptimeChannelID = "4242"
 
 // PrivateEndpoint is the control plane's internal address the mocks report for a cluster: outside
 // the /28 the program asks for, as GKE places it for a cluster on Private Service Connect, so tests
