@@ -77,7 +77,9 @@ func (r *reader) alerts(target Target) Alerts {
 	if v := r.oneOf("noTrafficAlert", defNoTraffic, string(slo.Page), string(slo.Ticket), "off"); v != "off" {
 		a.NoTraffic = slo.Severity(v)
 	}
-	a.UptimeChannels = r.notificationChannels("uptimeNotificationChannels")
+	a.UptimeChannels = r.listMatching("uptimeNotificationChannels", notificationChannelPattern,
+		"a list of notification channel names projects/<project>/notificationChannels/<id> (gcloud beta monitoring channels list --format='value(name)')",
+		"projects/<project>/notificationChannels/<id>")
 	if target != TargetGKE && len(a.UptimeChannels) > 0 {
 		r.fail(fmt.Errorf(`config %q is only used with ctmd:target gke (the uptime check is a Cloud Monitoring resource): remove it with pulumi config rm %[1]s`, Namespace+":uptimeNotificationChannels"))
 	}
@@ -117,18 +119,6 @@ func (r *reader) alertmanagerMode(a Alerts) {
 	default:
 		r.warn("ctmd leaves the cluster's Alertmanager configuration alone (ctmd:manageAlertmanager is false): its alerts reach ctmd:alertReceiverUrl only once the route and receiver of pulumi stack output --show-secrets alertmanagerRoute are added to that configuration (docs/alerts.md)")
 	}
-}
-
-// notificationChannels reads a list of Cloud Monitoring notification channel names.
-func (r *reader) notificationChannels(key string) []string {
-	const example = "projects/<project>/notificationChannels/<id>"
-	items, _ := r.list(key, nil, example)
-	for _, item := range items {
-		if !notificationChannelPattern.MatchString(item) {
-			r.invalid(key, item, "a list of notification channel names projects/<project>/notificationChannels/<id> (gcloud beta monitoring channels list --format='value(name)')", listFix(key, example))
-		}
-	}
-	return items
 }
 
 // A notification channel's resource name

@@ -22,16 +22,13 @@ type reader struct {
 
 func (r *reader) fail(err error) { r.errs = append(r.errs, err) }
 
-// warn tells the user about a risky but valid setting; failing to reach the engine is an error.
-func (r *reader) warn(msg string) {
-	if err := r.ctx.Log.Warn(msg, nil); err != nil {
-		r.fail(err)
-	}
-}
+// warn tells the user about a risky but valid setting, info which of two valid ways the stack
+// takes, at every preview; failing to reach the engine is an error.
+func (r *reader) warn(msg string) { r.log(r.ctx.Log.Warn, msg) }
+func (r *reader) info(msg string) { r.log(r.ctx.Log.Info, msg) }
 
-// info tells the user which of two valid ways the stack takes, at every preview.
-func (r *reader) info(msg string) {
-	if err := r.ctx.Log.Info(msg, nil); err != nil {
+func (r *reader) log(to func(string, *pulumi.LogArgs) error, msg string) {
+	if err := to(msg, nil); err != nil {
 		r.fail(err)
 	}
 }
@@ -187,21 +184,20 @@ func (r *reader) networkCIDR(key string) string {
 }
 
 func (r *reader) principals(key string) []string {
-	const example = "cluster.local/ns/istio-ingress/sa/istio-ingressgateway"
-	items, _ := r.list(key, nil, example)
-	for _, item := range items {
-		if !principalPattern.MatchString(item) {
-			r.invalid(key, item, "a list of Istio principals <trust-domain>/ns/<namespace>/sa/<service-account>", listFix(key, example))
-		}
-	}
-	return items
+	return r.listMatching(key, principalPattern, "a list of Istio principals <trust-domain>/ns/<namespace>/sa/<service-account>",
+		"cluster.local/ns/istio-ingress/sa/istio-ingressgateway")
 }
 
 func (r *reader) hosts(key string) []string {
-	items, _ := r.list(key, nil, "'*.abcde.mongodb.net'")
+	return r.listMatching(key, hostPattern, "a list of DNS names such as *.abcde.mongodb.net", "'*.abcde.mongodb.net'")
+}
+
+// listMatching reads a list whose every item must match re; want describes the list.
+func (r *reader) listMatching(key string, re *regexp.Regexp, want, example string) []string {
+	items, _ := r.list(key, nil, example)
 	for _, item := range items {
-		if !hostPattern.MatchString(item) {
-			r.invalid(key, item, "a list of DNS names such as *.abcde.mongodb.net", listFix(key, "'*.abcde.mongodb.net'"))
+		if !re.MatchString(item) {
+			r.invalid(key, item, want, listFix(key, example))
 		}
 	}
 	return items

@@ -217,6 +217,25 @@ func TestAlertmanagerOfAnotherTeam(t *testing.T) {
 			destroy(t, k, s, out)
 		}
 	})
+	// The preview says that the stack leaves the configuration alone, and where the route is.
+	stream := make(chan events.EngineEvent)
+	said := make(chan bool)
+	go func() {
+		found := false
+		for ev := range stream {
+			if d := ev.DiagnosticEvent; d != nil && d.Severity == "warning" && strings.Contains(d.Message, "leaves the cluster's Alertmanager configuration alone") &&
+				strings.Contains(d.Message, "pulumi stack output --show-secrets alertmanagerRoute") {
+				found = true
+			}
+		}
+		said <- found
+	}()
+	if _, err := s.Preview(t.Context(), optpreview.EventStreams(stream), optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out)); err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if !<-said {
+		t.Errorf("the preview did not say that the Alertmanager configuration is left alone")
+	}
 	up, err := s.Up(t.Context(), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
 	if err != nil {
 		t.Fatalf("up: %v", err)

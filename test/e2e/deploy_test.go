@@ -75,11 +75,16 @@ func TestDeployVerifyDestroy(t *testing.T) {
 	plan := make(chan events.EngineEvent)
 	planned := map[string]int{}
 	planDone := make(chan struct{})
+	// The preview says who owns the cluster's Alertmanager configuration (here: the stack).
+	modeSaid := 0
 	go func() {
 		defer close(planDone)
 		for ev := range plan {
 			if pre := ev.ResourcePreEvent; pre != nil && pre.Metadata.Op == apitype.OpCreate && strings.HasPrefix(pre.Metadata.Type, "kubernetes:") {
 				planned[pre.Metadata.Type]++
+			}
+			if d := ev.DiagnosticEvent; d != nil && strings.Contains(d.Message, "ctmd manages the cluster's Alertmanager configuration") {
+				modeSaid++
 			}
 		}
 	}()
@@ -88,6 +93,9 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		t.Fatalf("preview: %v", err)
 	}
 	<-planDone
+	if modeSaid != 1 {
+		t.Errorf("the preview said %d times that the stack manages the Alertmanager configuration, want once", modeSaid)
+	}
 	assertJSON(t, "kinds the preview plans to create", planned, `{
 		"kubernetes:core/v1:Namespace": 1,
 		"kubernetes:core/v1:Secret": 2,
