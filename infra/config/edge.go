@@ -20,7 +20,7 @@ import (
 //   - existing, domain + dnsZone + acmeEmail (+ gcp:project, the zone's project): ctmd installs
 //     cert-manager and the same ClusterIssuer as on gke, but declares no GCP resource (target
 //     existing never does): the user grants cert-manager's Kubernetes service account the DNS
-//     role on the zone and writes the A record (README).
+//     role on the zone and writes the A record (docs/https.md).
 type Edge struct {
 	// Domain is the API's public DNS name; empty keeps the HTTP-only edge.
 	Domain string
@@ -95,7 +95,7 @@ func (r *reader) edge(target Target, project string) Edge {
 				r.fail(fmt.Errorf(`config %q is set but ctmd:domain is not: there is no certificate to issue; serve HTTPS with pulumi config set ctmd:domain api.example.com, or remove it with pulumi config rm %[1]s`, Namespace+":"+key))
 			}
 		}
-		r.warn("ctmd:domain is not set: the API is served over plain HTTP on the gateway's address; serve it over HTTPS with pulumi config set ctmd:domain api.example.com (README, HTTPS)")
+		r.warn("ctmd:domain is not set: the API is served over plain HTTP on the gateway's address; serve it over HTTPS with pulumi config set ctmd:domain api.example.com (docs/https.md)")
 		return e
 	}
 

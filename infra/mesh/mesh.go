@@ -11,7 +11,8 @@
 // is harmless, so a `pulumi up` that was killed half-way is finished by the next one. A Helm
 // release killed half-way stays in the cluster as pending-install or deployed but not in the
 // state, and every later install of it fails ("cannot re-use a name that is still in use") until
-// someone repairs the cluster by hand. README "If pulumi up was interrupted" has the measurements.
+// someone repairs the cluster by hand. docs/operations.md, "If pulumi up was interrupted", has the
+// measurements.
 package mesh
 
 import (

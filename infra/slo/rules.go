@@ -217,7 +217,7 @@ func noTrafficAlert(s SLO, o Options) Rule {
 	}
 }
 
-// anchor is the README heading's anchor of an alert's runbook (GitHub lowercases headings).
+// anchor is the docs/alerts.md heading's anchor of an alert's runbook (GitHub lowercases headings).
 func anchor(alert string) string { return strings.ToLower(alert) }
 
 // YAML renders the rule file, the form promtool and a Prometheus server load.

@@ -151,7 +151,7 @@ func TestHTTPSWithClusterIssuer(t *testing.T) {
 }
 
 // ctmd's issuer on an existing cluster: cert-manager and the issuer, but no GCP resource and no
-// Workload Identity annotation (the user grants the role; README).
+// Workload Identity annotation (the user grants the role; docs/https.md).
 func TestHTTPSOnExistingWithOwnIssuer(t *testing.T) {
 	s := mustDeploy(t, existingConfig(map[string]string{
 		"ctmd:domain": domain, "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com", "gcp:project": "dns-project-1",

@@ -24,8 +24,8 @@ const (
 	canaryImage2 = "registry.example.test/ctmd/marketdata:e2e-canary-2"
 )
 
-// TestCanaryReleases runs the README's release flows with `pulumi config` and `pulumi up` only:
-// start a canary, promote it, start a second one and roll it back.
+// TestCanaryReleases runs docs/operations.md's release flows with `pulumi config` and `pulumi up`
+// only: start a canary, promote it, start a second one and roll it back.
 func TestCanaryReleases(t *testing.T) {
 	mainCluster.hold(t)
 	ctx := t.Context()

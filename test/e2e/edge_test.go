@@ -123,7 +123,7 @@ func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *tran
 		t.Errorf("cert-manager's controller after the domain was removed: %v, want it uninstalled", err)
 	}
 	// The chart marks its CRDs helm.sh/resource-policy: keep, which the engine honours: deleting
-	// them would delete every cert-manager object of the cluster (README, HTTPS for a domain).
+	// them would delete every cert-manager object of the cluster (docs/https.md).
 	if _, err := k.dyn.Resource(crdGVR).Get(ctx, "certificates.cert-manager.io", metav1.GetOptions{}); err != nil {
 		t.Errorf("cert-manager's Certificate CRD after the domain was removed: %v, want it kept", err)
 	}

@@ -33,11 +33,11 @@ import (
 )
 
 // TestInterruptedUp kills the engine (SIGKILL of the pulumi CLI's process group: a laptop that
-// dies, a cancelled CI runner) at the three moments the README's "If pulumi up was interrupted"
-// covers, and recovers each time the way it says: `pulumi cancel` for the lock the dead engine
-// left, then a plain `pulumi up`, after which nothing is left to change. The provider the engine
-// started runs in a process group of its own and survives it; in the second case it is killed
-// too, as when a CI runner's machine goes away (with Helm releases, that left the gateway's
+// dies, a cancelled CI runner) at the three moments docs/operations.md's "If pulumi up was
+// interrupted" covers, and recovers each time the way it says: `pulumi cancel` for the lock the
+// dead engine left, then a plain `pulumi up`, after which nothing is left to change. The provider
+// the engine started runs in a process group of its own and survives it; in the second case it is
+// killed too, as when a CI runner's machine goes away (with Helm releases, that left the gateway's
 // release pending-upgrade and every later upgrade refused).
 func TestInterruptedUp(t *testing.T) {
 	opsCluster.hold(t)
@@ -210,11 +210,11 @@ func killUp(t *testing.T, s *testStack, cli *killableCLI, out *transcript, at fu
 	t.Logf("engine killed %s", moment)
 }
 
-// recoverUp is the README's recovery: with a file backend, an update that fails to load the
+// recoverUp is docs/operations.md's recovery: with a file backend, an update that fails to load the
 // state ("failed to load checkpoint: EOF") met a metadata file the kill left empty, which is
-// removed; the dead engine's lock refuses the next update until `pulumi cancel` removes it; then
-// a plain `pulumi up` finishes the job and nothing is left to do. It reports whether it had to
-// remove an empty metadata file.
+// removed; the dead engine's lock refuses the next update until `pulumi cancel` removes it; then a
+// plain `pulumi up` finishes the job and nothing is left to do. It reports whether it had to remove
+// an empty metadata file.
 func recoverUp(t *testing.T, s *testStack, out *transcript) (emptied bool) {
 	t.Helper()
 	_, err := s.Up(t.Context(), optup.ProgressStreams(out))
@@ -232,7 +232,8 @@ func recoverUp(t *testing.T, s *testStack, out *transcript) (emptied bool) {
 	return emptied
 }
 
-// removeEmptyMetadata is the README's `find <backend>/.pulumi -name '*.attrs' -empty -delete`.
+// removeEmptyMetadata is docs/operations.md's
+// `find <backend>/.pulumi -name '*.attrs' -empty -delete`.
 func (s *testStack) removeEmptyMetadata(t *testing.T) {
 	t.Helper()
 	err := filepath.WalkDir(filepath.Join(s.backend, ".pulumi"), func(path string, d fs.DirEntry, err error) error {
