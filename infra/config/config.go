@@ -97,7 +97,7 @@ const (
 	DefaultMachineType  = "e2-standard-4"
 	DefaultMinNodes     = 1
 	DefaultMaxNodes     = 3
-	DefaultIstioVersion = "1.31.1"
+	DefaultIstioVersion = "1.31.4"
 	// DefaultIstioChartRepository is Istio's official Helm repository. From Istio 1.31 on, charts
 	// are published here (OCI: oci://ghcr.io/istio/release/charts) and no longer on
 	// istio-release.storage.googleapis.com, which Istio is switching off

@@ -382,7 +382,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad deletionProtection", gke(map[string]string{"ctmd:deletionProtection": "yes"}), []string{secretKey},
 			`invalid config "ctmd:deletionProtection" value "yes": must be true or false; set it with pulumi config set ctmd:deletionProtection false`},
 		{"bad istio version", gke(map[string]string{"ctmd:istioVersion": "latest"}), []string{secretKey},
-			`invalid config "ctmd:istioVersion" value "latest": must be an Istio release version; set it with pulumi config set ctmd:istioVersion 1.31.1`},
+			`invalid config "ctmd:istioVersion" value "latest": must be an Istio release version; set it with pulumi config set ctmd:istioVersion 1.31.4`},
 		{"network not a cidr", gke(map[string]string{"ctmd:networkCidr": "10.1.0.0"}), []string{secretKey},
 			`invalid config "ctmd:networkCidr" value "10.1.0.0": must be a private IPv4 /16 such as 10.1.0.0/16, different for each stack of a project; set it with pulumi config set ctmd:networkCidr 10.1.0.0/16`},
 		{"network not a /16", gke(map[string]string{"ctmd:networkCidr": "10.1.0.0/20"}), []string{secretKey},
@@ -397,10 +397,10 @@ func TestLoadErrors(t *testing.T) {
 			`invalid config "ctmd:egressIpCount" value "0": must be an integer of at least 1; set it with pulumi config set ctmd:egressIpCount 1`},
 		{"canary version is the one in service", gke(map[string]string{"ctmd:istioVersion": "1.29.2", "ctmd:istioCanaryVersion": "1.29.2"}), []string{secretKey},
 			`invalid config "ctmd:istioCanaryVersion" value "1.29.2": the canary control plane must be newer than ctmd:istioVersion "1.29.2" (the one in service; the CRDs follow the canary and must not move back); set a newer one with pulumi config set ctmd:istioCanaryVersion <next-version>, or finish an upgrade with pulumi config rm ctmd:istioCanaryVersion`},
-		// The README's old example: 1.30.2 as the canary of the default 1.31.1 would downgrade the CRDs.
+		// The README's old example: 1.30.2 as the canary of the default 1.31.4 would downgrade the CRDs.
 		{"canary version older than the one in service", gke(map[string]string{"ctmd:istioCanaryVersion": "1.30.2"}), []string{secretKey},
-			`invalid config "ctmd:istioCanaryVersion" value "1.30.2": the canary control plane must be newer than ctmd:istioVersion "1.31.1"`},
-		// Compared as numbers: 1.9.0 is older than 1.31.1, though larger as text.
+			`invalid config "ctmd:istioCanaryVersion" value "1.30.2": the canary control plane must be newer than ctmd:istioVersion "1.31.4"`},
+		// Compared as numbers: 1.9.0 is older than 1.31.4, though larger as text.
 		{"canary version older by number", gke(map[string]string{"ctmd:istioCanaryVersion": "1.9.0"}), []string{secretKey},
 			`invalid config "ctmd:istioCanaryVersion" value "1.9.0": the canary control plane must be newer`},
 		{"canary version not a version", gke(map[string]string{"ctmd:istioCanaryVersion": "1.30"}), []string{secretKey},

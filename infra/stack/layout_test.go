@@ -19,13 +19,13 @@ func TestLegacyHelmReleasesAreRelinquished(t *testing.T) {
 		lastOutputs map[string]string
 		want        []string
 	}{
-		{"revision layout", map[string]string{"istioVersion": "1.31.1", "istioRevision": defaultRevision},
+		{"revision layout", map[string]string{"istioVersion": "1.31.4", "istioRevision": defaultRevision},
 			[]string{"istio-base", "istio-ingressgateway", istiodName}},
-		{"revision layout during an upgrade", map[string]string{"istioVersion": "1.31.1", "istioCanaryVersion": "1.32.0", "istioRevision": next},
+		{"revision layout during an upgrade", map[string]string{"istioVersion": "1.31.4", "istioCanaryVersion": "1.32.0", "istioRevision": next},
 			[]string{"istio-base", "istio-ingressgateway", istiodName}},
-		{"layout before revisions", map[string]string{"istioVersion": "1.31.1"},
+		{"layout before revisions", map[string]string{"istioVersion": "1.31.4"},
 			[]string{"istio-base", "istio-ingressgateway"}},
-		{"charts already", map[string]string{"istioVersion": "1.31.1", "istioRevision": defaultRevision, mesh.LayoutOutput: mesh.Layout}, nil},
+		{"charts already", map[string]string{"istioVersion": "1.31.4", "istioRevision": defaultRevision, mesh.LayoutOutput: mesh.Layout}, nil},
 		{"new stack", nil, nil},
 		{"Istio not installed by the stack", map[string]string{"istioVersion": ""}, nil},
 	}
