@@ -31,13 +31,12 @@ func Existing(ctx *pulumi.Context, cfg *config.Config) (*Cluster, error) {
 	if err := ctx.RegisterComponentResource("ctmd:cluster:Existing", "existing", comp); err != nil {
 		return nil, err
 	}
-	args := &kubernetes.ProviderArgs{}
+	var given pulumi.StringInput
 	kubeconfig := pulumi.ToSecret(pulumi.String("")).(pulumi.StringOutput)
 	if cfg.HasKubeconfig {
-		args.Kubeconfig = cfg.Kubeconfig
-		kubeconfig = cfg.Kubeconfig
+		given, kubeconfig = cfg.Kubeconfig, cfg.Kubeconfig
 	}
-	provider, err := kubernetes.NewProvider(ctx, "existing", args, pulumi.Parent(comp))
+	provider, err := NewProvider(ctx, "existing", given, pulumi.Parent(comp))
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/container"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/projects"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/serviceaccount"
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cryptotracker/ctmd/infra/cluster"
@@ -80,9 +79,7 @@ func New(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.Re
 			return renderKubeconfig(fmt.Sprintf("gke_%s_%s_%s", cfg.Project, cfg.Zone, v[0]), v[1].(string), v[2].(string))
 		})).(pulumi.StringOutput)
 	// The provider waits for the node pool: until then nothing can run in the cluster.
-	provider, err := kubernetes.NewProvider(ctx, cfg.ClusterName, &kubernetes.ProviderArgs{
-		Kubeconfig: kubeconfig,
-	}, parent, pulumi.DependsOn([]pulumi.Resource{pool}))
+	provider, err := cluster.NewProvider(ctx, cfg.ClusterName, kubeconfig, parent, pulumi.DependsOn([]pulumi.Resource{pool}))
 	if err != nil {
 		return nil, err
 	}

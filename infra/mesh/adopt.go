@@ -19,9 +19,14 @@ const (
 // own last outputs, through a stack reference to itself: Istio's version without LayoutOutput.
 // The revision layout's releases are named after their chart; the layout before it had one
 // release "istiod" for its control plane, which is left to be uninstalled, as before.
-func legacyReleases(ctx *pulumi.Context, parent pulumi.Resource) (map[string]bool, error) {
+//
+// The reference is a child of the stack, not of the mesh component: an update that skips the
+// component, such as the README's targeted up of the cluster layer, still reads it, and a read
+// under a parent that the update did not create fails the snapshot's check ("refers to missing
+// parent"), the whole update with it.
+func legacyReleases(ctx *pulumi.Context) (map[string]bool, error) {
 	self := fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())
-	ref, err := pulumi.NewStackReference(ctx, "last-update", &pulumi.StackReferenceArgs{Name: pulumi.String(self)}, pulumi.Parent(parent))
+	ref, err := pulumi.NewStackReference(ctx, "last-update", &pulumi.StackReferenceArgs{Name: pulumi.String(self)})
 	if err != nil {
 		return nil, err
 	}

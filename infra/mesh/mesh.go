@@ -16,7 +16,6 @@
 package mesh
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 
@@ -81,7 +80,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	child := []pulumi.ResourceOption{pulumi.Parent(m), pulumi.Provider(args.Provider)}
-	legacy, err := legacyReleases(ctx, m)
+	legacy, err := legacyReleases(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -163,14 +162,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	m.Gateway = gateway
 
-	// The gateway's Service is the chart's; read it back once the chart is applied. The id waits
-	// for the chart's objects, so it stays unknown (and the read waits) during a preview.
-	id := gateway.Resources.ApplyT(func([]any) pulumi.ID { return pulumi.ID(GatewayNamespace + "/" + GatewayRelease) }).(pulumi.IDOutput)
-	svc, err := corev1.GetService(ctx, GatewayRelease, id, nil, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{gateway})})...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the ingress gateway Service: %w", err)
-	}
-	m.IngressIP = svc.Status.ApplyT(loadBalancerAddress).(pulumi.StringOutput)
+	// The address is in the state of the chart's own Service: the provider reports a LoadBalancer
+	// Service applied once it has one. Not read back from the cluster: a read runs in every
+	// update, also one that skips the chart (the README's targeted up of the cluster layer), where
+	// the Service does not exist yet and the read fails the update.
+	m.IngressIP = gateway.Resources.ApplyT(func(objects []any) pulumi.StringOutput {
+		for _, object := range objects {
+			if svc, ok := object.(*corev1.Service); ok {
+				return svc.Status.ApplyT(loadBalancerAddress).(pulumi.StringOutput)
+			}
+		}
+		return pulumi.String("").ToStringOutput()
+	}).(pulumi.StringOutput)
 
 	if err := ctx.RegisterResourceOutputs(m, pulumi.Map{"ingressIp": m.IngressIP, "revision": pulumi.String(m.Revision)}); err != nil {
 		return nil, err

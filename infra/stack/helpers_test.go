@@ -23,6 +23,10 @@ const (
 	project      = "ctmd-dev-123"
 	k8sProvider  = "pulumi:providers:kubernetes::ctmd-cluster"
 	appComponent = "ctmd:app:Marketdata::marketdata"
+	// createBehaviour is what every kubernetes provider must say, whatever its defaults: a killed
+	// up's creates, and the charts' take-over of the Helm releases, apply over what exists
+	// (infra/cluster/provider.go). Written out, so that a change to cluster.CreateBehaviour fails.
+	createBehaviour = `"enableServerSideApply": true, "upsertExistingObjects": true`
 	// istioctlGateway is the identity of the ingress gateway istioctl installs.
 	istioctlGateway = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 	// apiOperations is what the AuthorizationPolicy lets its principals do: read the API, under

@@ -108,14 +108,12 @@ func TestNamesFollowTheClusterName(t *testing.T) {
 	}
 }
 
-// Off GKE there is no reserved address: the cloud picks the gateway's, read back from its Service.
+// Off GKE there is no reserved address: the cloud picks the gateway's, which the chart's Service
+// reports (the mocks render no chart objects; e2e TestIstioFromRealCharts checks the address).
 func TestExistingTargetGatewayHasNoReservedAddress(t *testing.T) {
 	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
 	values := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", "istio-ingressgateway").Inputs)["values"]
 	assertJSON(t, "gateway values", values, gatewayValues(defaultRevision, `{"type": "LoadBalancer"}`, 2))
-	if s.outputs["ingressIp"].Value != "198.51.100.7" {
-		t.Errorf("ingressIp %v, want the Service's address", s.outputs["ingressIp"].Value)
-	}
 	if _, ok := s.outputs["egressIps"]; ok {
 		t.Error("existing target exports egressIps")
 	}

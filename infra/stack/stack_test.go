@@ -109,7 +109,7 @@ func TestGKECluster(t *testing.T) {
 		`{"repository": "ctmd-cluster", "location": "europe-west1", "project": "ctmd-dev-123", "role": "roles/artifactregistry.reader", "member": "`+member+`"}`)
 	assertDependsOn(t, reader, "gcp:artifactregistry/repository:Repository::ctmd-cluster")
 
-	provider := assertResource(t, s, "pulumi:providers:kubernetes", "ctmd-cluster", gkeComponent, "", `{"kubeconfig": `+jsonOf(t, `apiVersion: v1
+	provider := assertResource(t, s, "pulumi:providers:kubernetes", "ctmd-cluster", gkeComponent, "", `{`+createBehaviour+`, "kubeconfig": `+jsonOf(t, `apiVersion: v1
 clusters:
 - cluster:
     certificate-authority-data: Q0EgY2VydA==
@@ -209,11 +209,13 @@ func TestIstioReleases(t *testing.T) {
 		t.Errorf("charts %v, want one control plane", got)
 	}
 
-	svc := s.Find(t, "kubernetes:core/v1:Service", "istio-ingressgateway")
-	if !svc.Read || svc.ID != "istio-ingress/istio-ingressgateway" || svc.Provider != k8sProvider {
-		t.Errorf("gateway Service lookup: read=%v id=%q provider=%q", svc.Read, svc.ID, svc.Provider)
+	// Reads run in every update, also one that skips what they read: the README's targeted up of
+	// the cluster layer. The only one is the stack's reference to its own last outputs.
+	for _, r := range s.Resources {
+		if r.Read && r.Type != "pulumi:pulumi:StackReference" {
+			t.Errorf("%s %s is read back from the cluster: a targeted up of the cluster layer fails on it", r.Type, r.Name)
+		}
 	}
-	assertDependsOn(t, svc, "kubernetes:helm.sh/v4:Chart::istio-ingressgateway")
 	for key, want := range map[string]string{"istioVersion": "1.28.3", "istioCanaryVersion": "", "istioRevision": "1-28-3"} {
 		if got := s.outputs[key].Value; got != want {
 			t.Errorf("output %s = %v, want %q", key, got, want)
@@ -463,9 +465,9 @@ func TestExistingTarget(t *testing.T) {
 	s := mustDeploy(t, existingConfig(nil))
 
 	const provider = "pulumi:providers:kubernetes::existing"
-	// Given no kubeconfig, the SDK passes the provider $KUBECONFIG (a path) for it to read.
+	// Given no kubeconfig, the provider gets $KUBECONFIG (a path) to read, as the SDK passes it.
 	assertResource(t, s, "pulumi:providers:kubernetes", "existing", "ctmd:cluster:Existing::existing", "",
-		`{"kubeconfig": `+jsonOf(t, kubeconfigFile)+`}`)
+		`{`+createBehaviour+`, "kubeconfig": `+jsonOf(t, kubeconfigFile)+`}`)
 	var types []string
 	for _, r := range s.Resources {
 		if strings.HasPrefix(r.Type, "gcp:") || strings.HasPrefix(r.Type, "kubernetes:helm.sh/") || r.Type == "ctmd:mesh:Istio" {
@@ -538,9 +540,6 @@ func TestExistingTargetInstallsIstio(t *testing.T) {
 		t.Errorf("istiod provider %q", p)
 	}
 	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), istiodRef)
-	if s.outputs["url"].Value != "http://198.51.100.7/api/v1/currencies" {
-		t.Errorf("url %v", s.outputs["url"].Value)
-	}
 	for _, r := range s.Resources {
 		if strings.HasPrefix(r.Type, "gcp:") {
 			t.Errorf("existing target declares %s %s", r.Type, r.Name)
@@ -569,11 +568,19 @@ func TestConnectionStringOnlyInSecret(t *testing.T) {
 	}
 }
 
-// Every resource sits under a ctmd component, so main.go -> stack -> component finds it.
+// Every resource sits under a ctmd component, so main.go -> stack -> component finds it; except
+// the stack's reference to its own last outputs (infra/mesh/adopt.go), which a targeted up of the
+// cluster layer reads too, and must therefore find its parent in any state: the stack.
 func TestEveryResourceHasAComponent(t *testing.T) {
 	for _, values := range []map[string]string{gkeConfig(nil), existingConfig(nil)} {
 		s := mustDeploy(t, values)
 		for _, r := range s.Resources {
+			if r.Type == "pulumi:pulumi:StackReference" {
+				if !strings.HasPrefix(r.Parent, "pulumi:pulumi:Stack::") {
+					t.Errorf("%s %s has parent %q, want the stack: an up that skips that parent fails", r.Type, r.Name, r.Parent)
+				}
+				continue
+			}
 			isComponent := strings.HasPrefix(r.Type, "ctmd:")
 			if isComponent && r.Parent != "" && !strings.HasPrefix(r.Parent, "pulumi:pulumi:Stack::") {
 				t.Errorf("component %s %s is nested under %s", r.Type, r.Name, r.Parent)

@@ -74,6 +74,8 @@ func TestIstioFromRealCharts(t *testing.T) {
 		}
 	})
 
+	// The README's walk-through: the cluster layer first, then everything.
+	stagedUp(t, s, out)
 	order := &releaseOrder{}
 	up, err := s.Up(ctx, optup.EventStreams(order.collect()), optup.ProgressStreams(out), optup.ErrorProgressStreams(out))
 	order.wait()

@@ -176,9 +176,11 @@ func TestIstioLayoutMigration(t *testing.T) {
 		revisions bool
 		// deleted is the release the move uninstalls, after the chart that replaces it.
 		deleted string
+		// staged: the move starts with the README's targeted up of the cluster layer.
+		staged bool
 	}{
-		{"Helm releases by revision", true, ""},
-		{"Helm releases before revisions", false, "istiod"},
+		{"Helm releases by revision, staged deploy", true, "", true},
+		{"Helm releases before revisions", false, "istiod", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -201,6 +203,9 @@ func TestIstioLayoutMigration(t *testing.T) {
 			kept := uids(t, k)
 
 			s.Workspace().SetProgram(stack.Deploy)
+			if tt.staged {
+				stagedUp(t, s, out)
+			}
 			steps := make(chan events.EngineEvent)
 			var order []string
 			done := make(chan struct{})

@@ -157,16 +157,6 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	case "kubernetes:helm.sh/v4:Chart":
 		// The provider renders the chart and registers its objects; the mocks have none.
 		state["resources"] = resource.NewProperty([]resource.PropertyValue{})
-	case "kubernetes:core/v1:Service":
-		if r.Read {
-			state["status"] = resource.NewProperty(resource.PropertyMap{
-				"loadBalancer": resource.NewProperty(resource.PropertyMap{
-					"ingress": resource.NewProperty([]resource.PropertyValue{
-						resource.NewProperty(resource.PropertyMap{"ip": resource.NewProperty("198.51.100.7")}),
-					}),
-				}),
-			})
-		}
 	}
 	return id, state, nil
 }
