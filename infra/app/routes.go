@@ -90,18 +90,29 @@ func gateway(tls TLS) map[string]any {
 
 // virtualService binds httpRoutes to the Gateway for the hosts it serves: the same /api routes,
 // canary header and weights included, reach marketdata whether the request came over HTTP or was
-// decrypted by the HTTPS server.
+// decrypted by the HTTPS server, whose answers carry HSTS.
 func virtualService(tls TLS, canary bool, weight int) map[string]any {
 	hosts := []any{"*"}
 	if tls.Domain != "" {
 		hosts = []any{tls.Domain}
 	}
+	routes := httpRoutes(canary, weight)
+	if tls.Domain != "" {
+		for _, r := range routes {
+			r.(map[string]any)["headers"] = map[string]any{"response": map[string]any{"set": map[string]any{"Strict-Transport-Security": hsts}}}
+		}
+	}
 	return map[string]any{
 		"hosts":    hosts,
 		"gateways": []any{GatewayName},
-		"http":     httpRoutes(canary, weight),
+		"http":     routes,
 	}
 }
+
+// hsts tells browsers to use only HTTPS for the domain (and names under it) for a year (RFC 6797;
+// the OWASP HTTP Strict Transport Security cheat sheet's "max-age=31536000; includeSubDomains").
+// Every answer the routes give is an HTTPS one once a domain is set: port 80 only redirects.
+const hsts = "max-age=31536000; includeSubDomains"
 
 // destinationRule gives one track its subset. The stable track's rule always exists; the
 // canary's comes and goes with the canary's other objects, as a rule of its own for the same

@@ -79,6 +79,7 @@ type Config struct {
 	// the ambient kubeconfig ($KUBECONFIG or ~/.kube/config) is to be used instead.
 	Kubeconfig    pulumi.StringOutput
 	HasKubeconfig bool
+	kubeconfig    []byte
 	// KubeContext is the current-context of the kubeconfig TargetExisting deploys with, empty
 	// when it cannot be told. It names the cluster in the stack outputs.
 	KubeContext string
@@ -235,8 +236,8 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		}
 		if kc := r.secret("kubeconfig", `"$(cat <kubeconfig-file>)"`, false); kc != nil {
 			c.Kubeconfig = pulumi.ToSecret(pulumi.String(*kc)).(pulumi.StringOutput)
-			c.HasKubeconfig = true
-			c.KubeContext = currentContext([]byte(*kc))
+			c.HasKubeconfig, c.kubeconfig = true, []byte(*kc)
+			c.KubeContext = currentContext(c.kubeconfig)
 		} else {
 			c.KubeContext = ambientContext()
 		}

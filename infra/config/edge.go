@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -24,7 +26,8 @@ import (
 type Edge struct {
 	// Domain is the API's public DNS name; empty keeps the HTTP-only edge.
 	Domain string
-	// Issuer is the ClusterIssuer the Certificate names: ctmd's own (OwnIssuer) or ctmd:tlsIssuer.
+	// Issuer is the ClusterIssuer the Certificate names: ctmd's own for ACMEServer (OwnIssuer) or
+	// ctmd:tlsIssuer.
 	Issuer string
 	// InstallCertManager is true when the issuer is ctmd's own: the stack installs cert-manager
 	// (CertManagerVersion from CertManagerChartRepository) and declares the ClusterIssuer.
@@ -56,9 +59,26 @@ const (
 	// DefaultCertManagerChartRepository is cert-manager's official Helm repository
 	// (https://cert-manager.io/docs/installation/helm/).
 	DefaultCertManagerChartRepository = "https://charts.jetstack.io"
-	// OwnIssuer names the ClusterIssuer ctmd declares when it issues certificates itself.
-	OwnIssuer = "ctmd-acme"
 )
+
+// OwnIssuer names the ClusterIssuer ctmd declares for an ACME server: one per server, so that
+// changing ctmd:acmeServer (staging, then production, as docs/https.md advises) changes the
+// Certificate's issuerRef, which makes cert-manager issue again ("Issuing certificate as Secret was
+// previously issued by ...", SecretIssuerAnnotationsMismatch in cert-manager v1.21.2's
+// internal/controller/certificates/policies/checks.go). A change to the server of one issuer does
+// not: the staging certificate would stay until its renewal, about 60 days on
+// (cert-manager/cert-manager#4223). Let's Encrypt's two directories get names a person reads;
+// another server a digest of its URL.
+func OwnIssuer(server string) string {
+	switch server {
+	case DefaultACMEServer:
+		return "ctmd-acme-letsencrypt"
+	case StagingACMEServer:
+		return "ctmd-acme-letsencrypt-staging"
+	}
+	sum := sha256.Sum256([]byte(server))
+	return "ctmd-acme-" + hex.EncodeToString(sum[:5])
+}
 
 var (
 	// A fully qualified DNS name without a wildcard: the certificate is for this one name.
@@ -113,7 +133,7 @@ func (r *reader) edge(target Target, project string) Edge {
 		return e
 	}
 
-	e.Issuer, e.InstallCertManager, e.ACMEEmail, e.DNSZone = OwnIssuer, true, email, zone
+	e.Issuer, e.InstallCertManager, e.ACMEEmail, e.DNSZone = OwnIssuer(e.ACMEServer), true, email, zone
 	if zone == "" {
 		hint := ""
 		if target == TargetExisting {

@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"reflect"
 	"strings"
 	"testing"
@@ -38,19 +40,26 @@ func TestEdgeCombinations(t *testing.T) {
 		{"no domain: plain HTTP", gke(nil), defaults},
 		{"gke: ctmd's issuer, DNS written", gke(map[string]string{
 			"ctmd:domain": "api.example.com", "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com",
-		}), with(config.Edge{Domain: "api.example.com", Issuer: config.OwnIssuer, InstallCertManager: true,
+		}), with(config.Edge{Domain: "api.example.com", Issuer: "ctmd-acme-letsencrypt", InstallCertManager: true,
 			ACMEEmail: "ops@example.com", DNSZone: "example-com", DNSProject: "ctmd-dev-123", WriteDNS: true})},
 		{"gke: staging server", gke(map[string]string{
 			"ctmd:domain": "api.example.com", "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com",
 			"ctmd:acmeServer": config.StagingACMEServer,
-		}), with(config.Edge{Domain: "api.example.com", Issuer: config.OwnIssuer, InstallCertManager: true, ACMEServer: config.StagingACMEServer,
+		}), with(config.Edge{Domain: "api.example.com", Issuer: "ctmd-acme-letsencrypt-staging", InstallCertManager: true, ACMEServer: config.StagingACMEServer,
 			ACMEEmail: "ops@example.com", DNSZone: "example-com", DNSProject: "ctmd-dev-123", WriteDNS: true})},
+		// Another ACME server (ZeroSSL's directory) gets an issuer of its own too, named after a
+		// digest of its URL.
+		{"gke: another ACME server", gke(map[string]string{
+			"ctmd:domain": "api.example.com", "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com",
+			"ctmd:acmeServer": "https://acme.zerossl.com/v2/DV90",
+		}), with(config.Edge{Domain: "api.example.com", Issuer: "ctmd-acme-" + digest("https://acme.zerossl.com/v2/DV90"), InstallCertManager: true,
+			ACMEServer: "https://acme.zerossl.com/v2/DV90", ACMEEmail: "ops@example.com", DNSZone: "example-com", DNSProject: "ctmd-dev-123", WriteDNS: true})},
 		{"existing: the cluster's issuer", existing(map[string]string{
 			"ctmd:domain": "api.example.com", "ctmd:tlsIssuer": "letsencrypt-prod",
 		}), with(config.Edge{Domain: "api.example.com", Issuer: "letsencrypt-prod"})},
 		{"existing: ctmd's issuer, DNS left to the user", existing(map[string]string{
 			"ctmd:domain": "api.example.com", "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com", "gcp:project": "dns-project-1",
-		}), with(config.Edge{Domain: "api.example.com", Issuer: config.OwnIssuer, InstallCertManager: true,
+		}), with(config.Edge{Domain: "api.example.com", Issuer: "ctmd-acme-letsencrypt", InstallCertManager: true,
 			ACMEEmail: "ops@example.com", DNSZone: "example-com", DNSProject: "dns-project-1"})},
 	}
 	for _, tt := range tests {
@@ -141,4 +150,11 @@ func TestEdgeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// digest is the first 5 bytes of a SHA-256 of s, in hex: what names the issuer of an ACME server
+// that is not Let's Encrypt's.
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:5])
 }

@@ -37,3 +37,7 @@ func ambientContext() string {
 	}
 	return ""
 }
+
+// KubeconfigContents is ctmd:kubeconfig, for a client of the program's own that must reach the
+// cluster the provider deploys into; nil when the ambient kubeconfig is used.
+func (c *Config) KubeconfigContents() []byte { return c.kubeconfig }

@@ -35,8 +35,6 @@ const (
 	// MetricsPort is where the chart's controller serves its Prometheus metrics (the chart's
 	// prometheus.enabled, on by default, names the container port http-metrics).
 	MetricsPort = 9402
-	// accountKeySecret holds the ACME account's private key (cert-manager creates it).
-	accountKeySecret = "ctmd-acme-account"
 )
 
 // ControllerLabels select the cert-manager controller's pods (the chart's Deployment selector).
@@ -99,7 +97,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		if err != nil {
 			return nil, err
 		}
-		issuer, err := object.New(ctx, "cert-manager.io/v1", "ClusterIssuer", config.OwnIssuer, "", clusterIssuer(args.Edge), child(chart)...)
+		issuer, err := object.New(ctx, "cert-manager.io/v1", "ClusterIssuer", args.Edge.Issuer, "", clusterIssuer(args.Edge), child(chart)...)
 		if err != nil {
 			return nil, err
 		}
@@ -132,16 +130,30 @@ func certManagerValues(identity *googleIdentity) pulumi.Map {
 		// (https://cert-manager.io/docs/installation/helm/#crd-considerations).
 		"crds":                      pulumi.Map{"enabled": pulumi.Bool(true)},
 		"enableCertificateOwnerRef": pulumi.Bool(true),
-		// A Helm post-install hook that polls the webhook until it serves; Pulumi already waits
-		// for every Deployment of the chart to be ready, and would run the hook as a plain Job
-		// on every change.
+		// A Helm post-install hook that polls the webhook until it serves, which a rendered chart
+		// would run as a plain Job on every change; the webhook configurations' wait below is
+		// what the issuer needs.
 		"startupapicheck": pulumi.Map{"enabled": pulumi.Bool(false)},
+		// The webhook is usable once cainjector has copied the webhook's CA into the webhook
+		// configurations; before that the API server cannot call it ("x509: certificate signed by
+		// unknown authority"), and an issuer created as soon as the Deployments are ready races it
+		// (pulumi/pulumi-kubernetes-cert-manager#18: "have to run it twice"). The provider waits,
+		// after applying each configuration, until it carries a CA bundle (pulumi.com/waitFor,
+		// pulumi-kubernetes 4.18 and later), and the issuer depends on the whole chart.
+		"webhook": pulumi.Map{
+			"validatingWebhookConfigurationAnnotations": waitForCA,
+			"mutatingWebhookConfigurationAnnotations":   waitForCA,
+		},
 	}
 	if identity != nil {
 		values["serviceAccount"] = pulumi.Map{"annotations": pulumi.Map{workloadIdentityAnnotation: identity.email}}
 	}
 	return values
 }
+
+// waitForCA holds an object's update until its first webhook has a CA bundle, which cainjector
+// writes (the chart leaves the field out).
+var waitForCA = pulumi.Map{"pulumi.com/waitFor": pulumi.String("jsonpath={.webhooks[0].clientConfig.caBundle}")}
 
 // clusterIssuer is ctmd's ACME issuer, solving DNS-01 in the Cloud DNS zone. A ClusterIssuer,
 // not an Issuer: cert-manager lets only cluster issuers use ambient credentials (Workload
@@ -150,9 +162,10 @@ func certManagerValues(identity *googleIdentity) pulumi.Map {
 // so cert-manager never lists the project's zones and the role on that one zone suffices.
 func clusterIssuer(e config.Edge) map[string]any {
 	return map[string]any{"acme": map[string]any{
-		"email":               e.ACMEEmail,
-		"server":              e.ACMEServer,
-		"privateKeySecretRef": map[string]any{"name": accountKeySecret},
+		"email":  e.ACMEEmail,
+		"server": e.ACMEServer,
+		// The ACME account's private key (cert-manager creates it): an account is the server's.
+		"privateKeySecretRef": map[string]any{"name": e.Issuer + "-account"},
 		"solvers": []any{map[string]any{"dns01": map[string]any{"cloudDNS": map[string]any{
 			"project":        e.DNSProject,
 			"hostedZoneName": e.DNSZone,

@@ -2,10 +2,13 @@ package edge
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/dns"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/serviceaccount"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/config"
 )
 
 // workloadIdentityAnnotation on a Kubernetes service account names the Google service account its
@@ -77,4 +80,25 @@ func aRecord(ctx *pulumi.Context, args Args, parent pulumi.ResourceOption) error
 		Rrdatas: pulumi.StringArray{args.IngressIP},
 	}, parent)
 	return err
+}
+
+// CheckZone reads the Cloud DNS zone ctmd:dnsZone names and refuses a domain it does not hold, or
+// a zone the internet cannot query, before anything is declared: Cloud DNS would refuse the A
+// record only during the first up, and Let's Encrypt's DNS-01 check queries the public DNS, which
+// a private zone is not part of.
+func CheckZone(ctx *pulumi.Context, e config.Edge) error {
+	zone, err := dns.LookupManagedZone(ctx, &dns.LookupManagedZoneArgs{Name: e.DNSZone, Project: &e.DNSProject})
+	if err != nil {
+		return fmt.Errorf(`reading the Cloud DNS zone "ctmd:dnsZone" %q of project %s (gcloud dns managed-zones list --project %[2]s lists its zones): %w`, e.DNSZone, e.DNSProject, err)
+	}
+	name := strings.TrimSuffix(zone.DnsName, ".")
+	if e.Domain != name && !strings.HasSuffix(e.Domain, "."+name) {
+		return fmt.Errorf(`config "ctmd:domain" %q is not in the Cloud DNS zone "ctmd:dnsZone" %q, which holds %s: set the zone of the domain with pulumi config set ctmd:dnsZone <zone-name> (gcloud dns managed-zones list --project %s), or a domain under %[3]s with pulumi config set ctmd:domain api.%[3]s`,
+			e.Domain, e.DNSZone, name, e.DNSProject)
+	}
+	if zone.Visibility != "public" {
+		return fmt.Errorf(`the Cloud DNS zone "ctmd:dnsZone" %q is %s: Let's Encrypt checks the DNS-01 record in public DNS only; set a public zone holding %s with pulumi config set ctmd:dnsZone <zone-name>`,
+			e.DNSZone, zone.Visibility, e.Domain)
+	}
+	return nil
 }

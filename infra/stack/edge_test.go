@@ -1,9 +1,16 @@
 package stack
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
 )
 
@@ -36,15 +43,19 @@ func TestHTTPSOnGKE(t *testing.T) {
 		"repositoryOpts": {"repo": "https://charts.jetstack.io"},
 		"values": {
 			"crds": {"enabled": true}, "enableCertificateOwnerRef": true, "startupapicheck": {"enabled": false},
+			"webhook": {
+				"validatingWebhookConfigurationAnnotations": {"pulumi.com/waitFor": "jsonpath={.webhooks[0].clientConfig.caBundle}"},
+				"mutatingWebhookConfigurationAnnotations": {"pulumi.com/waitFor": "jsonpath={.webhooks[0].clientConfig.caBundle}"}
+			},
 			"serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": "ctmd-cluster-certs@`+project+`.iam.gserviceaccount.com"}}
 		}
 	}`)
 	assertDependsOn(t, chart, "kubernetes:core/v1:Namespace::cert-manager")
-	issuer := assertResource(t, s, issuerRef, "ctmd-acme", edgeComponent, k8sProvider, `{
-		"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "ctmd-acme"},
+	issuer := assertResource(t, s, issuerRef, "ctmd-acme-letsencrypt", edgeComponent, k8sProvider, `{
+		"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer", "metadata": {"name": "ctmd-acme-letsencrypt"},
 		"spec": {"acme": {
 			"email": "ops@example.com", "server": "https://acme-v02.api.letsencrypt.org/directory",
-			"privateKeySecretRef": {"name": "ctmd-acme-account"},
+			"privateKeySecretRef": {"name": "ctmd-acme-letsencrypt-account"},
 			"solvers": [{"dns01": {"cloudDNS": {"project": "`+project+`", "hostedZoneName": "example-com"}}}]
 		}}
 	}`)
@@ -53,10 +64,10 @@ func TestHTTPSOnGKE(t *testing.T) {
 		"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
 		"metadata": {"name": "ctmd-edge", "namespace": "istio-ingress"},
 		"spec": {"secretName": "ctmd-edge-tls", "dnsNames": ["api.example.com"],
-			"issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "ctmd-acme"}}
+			"issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "ctmd-acme-letsencrypt"}}
 	}`)
 	// The CRDs, the issuer and the gateway (its chart, in the namespace the Secret goes to) first.
-	assertDependsOn(t, cert, certChartRef, issuerRef+"::ctmd-acme", "kubernetes:helm.sh/v4:Chart::istio-ingressgateway")
+	assertDependsOn(t, cert, certChartRef, issuerRef+"::ctmd-acme-letsencrypt", "kubernetes:helm.sh/v4:Chart::istio-ingressgateway")
 
 	// Google side: a key-less service account cert-manager's KSA acts as, DNS admin on the zone
 	// only (no project-level grant), and the A record.
@@ -109,9 +120,14 @@ func assertHTTPSRoutes(t *testing.T, s *run) {
 	vs := mockstack.Plain(s.Find(t, vsRef, "ctmd").Inputs)
 	assertJSON(t, "VirtualService hosts", mockstack.Get(vs, "spec.hosts"), `["api.example.com"]`)
 	assertJSON(t, "VirtualService gateways", mockstack.Get(vs, "spec.gateways"), `["ctmd-gateway"]`)
+	for i, r := range mockstack.Get(vs, "spec.http").([]any) {
+		assertJSON(t, fmt.Sprintf("route %d's response headers", i+1), r.(map[string]any)["headers"],
+			`{"response": {"set": {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}}}`)
+	}
 }
 
-// The canary's header and weighted routes are the same over HTTPS.
+// The canary's header and weighted routes are the same over HTTPS, which adds HSTS to the answers
+// (and plain HTTP does not: browsers ignore it there, RFC 6797 8.1).
 func TestHTTPSKeepsCanaryRoutes(t *testing.T) {
 	plain := mustDeploy(t, canaryConfig("20"))
 	s := mustDeploy(t, func() map[string]string {
@@ -119,8 +135,17 @@ func TestHTTPSKeepsCanaryRoutes(t *testing.T) {
 		v["ctmd:domain"], v["ctmd:tlsIssuer"] = domain, "letsencrypt-prod"
 		return v
 	}())
-	assertJSON(t, "routes over HTTPS", mockstack.Get(mockstack.Plain(s.Find(t, vsRef, "ctmd").Inputs), "spec.http"),
+	routes := mockstack.Get(mockstack.Plain(s.Find(t, vsRef, "ctmd").Inputs), "spec.http").([]any)
+	for _, r := range routes {
+		delete(r.(map[string]any), "headers")
+	}
+	assertJSON(t, "routes over HTTPS but their headers", routes,
 		jsonOf(t, mockstack.Get(mockstack.Plain(plain.Find(t, vsRef, "ctmd").Inputs), "spec.http")))
+	for _, r := range mockstack.Get(mockstack.Plain(plain.Find(t, vsRef, "ctmd").Inputs), "spec.http").([]any) {
+		if h, ok := r.(map[string]any)["headers"]; ok {
+			t.Errorf("a plain HTTP route sets headers %v", h)
+		}
+	}
 	if routes := mockstack.Get(mockstack.Plain(s.Find(t, vsRef, "ctmd").Inputs), "spec.http").([]any); len(routes) != 2 {
 		t.Errorf("%d routes, want the canary's header route and the weighted one", len(routes))
 	}
@@ -153,21 +178,125 @@ func TestHTTPSWithClusterIssuer(t *testing.T) {
 // ctmd's issuer on an existing cluster: cert-manager and the issuer, but no GCP resource and no
 // Workload Identity annotation (the user grants the role; docs/https.md).
 func TestHTTPSOnExistingWithOwnIssuer(t *testing.T) {
+	cluster, kubeconfig := newAPIServer(t)
 	s := mustDeploy(t, existingConfig(map[string]string{
 		"ctmd:domain": domain, "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com", "gcp:project": "dns-project-1",
-		"ctmd:certManagerChartRepository": "oci://registry.example/charts",
+		"ctmd:certManagerChartRepository": "oci://registry.example/charts", "ctmd:kubeconfig": kubeconfig,
 	}))
+	if got := cluster.asked(); got != "app.kubernetes.io/name=cert-manager" {
+		t.Errorf("the program asked the cluster for Deployments labelled %q, want cert-manager's controller", got)
+	}
 	chart := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", "cert-manager").Inputs)
 	assertJSON(t, "chart source", map[string]any{"chart": chart["chart"], "repositoryOpts": chart["repositoryOpts"], "values": chart["values"]}, `{
 		"chart": "oci://registry.example/charts/cert-manager", "repositoryOpts": null,
-		"values": {"crds": {"enabled": true}, "enableCertificateOwnerRef": true, "startupapicheck": {"enabled": false}}
+		"values": {"crds": {"enabled": true}, "enableCertificateOwnerRef": true, "startupapicheck": {"enabled": false},
+			"webhook": {
+				"validatingWebhookConfigurationAnnotations": {"pulumi.com/waitFor": "jsonpath={.webhooks[0].clientConfig.caBundle}"},
+				"mutatingWebhookConfigurationAnnotations": {"pulumi.com/waitFor": "jsonpath={.webhooks[0].clientConfig.caBundle}"}
+			}}
 	}`)
-	assertJSON(t, "solver", mockstack.Get(mockstack.Plain(s.Find(t, issuerRef, "ctmd-acme").Inputs), "spec.acme.solvers"),
+	assertJSON(t, "solver", mockstack.Get(mockstack.Plain(s.Find(t, issuerRef, "ctmd-acme-letsencrypt").Inputs), "spec.acme.solvers"),
 		`[{"dns01": {"cloudDNS": {"project": "dns-project-1", "hostedZoneName": "example-com"}}}]`)
 	for _, r := range s.Resources {
 		if strings.HasPrefix(r.Type, "gcp:") {
 			t.Errorf("target existing declared %s %s", r.Type, r.Name)
 		}
+	}
+}
+
+// Trying Let's Encrypt's staging directory first and then removing ctmd:acmeServer (docs/https.md)
+// must end in a trusted certificate: the Certificate names another issuer, the one for the
+// production directory, and cert-manager issues again when a Certificate's issuer changes (not
+// when an issuer's server does: cert-manager/cert-manager#4223).
+func TestACMEServerSwitchChangesTheCertificatesIssuer(t *testing.T) {
+	issuerOf := func(s *run) (name, server string) {
+		t.Helper()
+		name, _ = mockstack.Get(mockstack.Plain(s.Find(t, certificateRef, "ctmd-edge").Inputs), "spec.issuerRef.name").(string)
+		if issuers := s.OfType(issuerRef); len(issuers) != 1 || issuers[0] != name {
+			t.Fatalf("ClusterIssuers %v, want one: %q, the Certificate's", issuers, name)
+		}
+		server, _ = mockstack.Get(mockstack.Plain(s.Find(t, issuerRef, name).Inputs), "spec.acme.server").(string)
+		return name, server
+	}
+	stagingName, stagingServer := issuerOf(mustDeploy(t, gkeHTTPS(map[string]string{"ctmd:acmeServer": config.StagingACMEServer})))
+	productionName, productionServer := issuerOf(mustDeploy(t, gkeHTTPS(nil)))
+	if stagingName == productionName {
+		t.Errorf("staging and production both issue through ClusterIssuer %q: switching would keep the staging certificate until its renewal", stagingName)
+	}
+	if stagingServer != config.StagingACMEServer || productionServer != config.DefaultACMEServer {
+		t.Errorf("issuers' servers: %q and %q, want staging's and production's", stagingServer, productionServer)
+	}
+}
+
+// On an existing cluster that already runs a cert-manager of its own, ctmd refuses to install
+// another over it (and so never deletes it later); the one ctmd installed, with ctmd's mark, is
+// upgraded in place; and an issuer of the cluster's own needs no look at all.
+func TestHTTPSOnExistingRefusesAForeignCertManager(t *testing.T) {
+	own := existingConfig(map[string]string{
+		"ctmd:domain": domain, "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com", "gcp:project": "dns-project-1",
+	})
+	for _, tt := range []struct {
+		name    string
+		running metav1.PartialObjectMetadata
+		want    string
+	}{
+		{"installed with helm", certManagerController("cert-manager", nil, "helm"),
+			"the cluster already runs one (Deployment cert-manager/cert-manager, written by helm)"},
+		{"in a namespace of its own", certManagerController("security", map[string]string{"pulumi.com/patchForce": "true"}, "pulumi-kubernetes-1f2e"),
+			"(Deployment security/cert-manager, written by pulumi-kubernetes-1f2e)"},
+		{"ctmd's own", certManagerController("cert-manager", map[string]string{"pulumi.com/patchForce": "true"}, "pulumi-kubernetes-1f2e"), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, kubeconfig := newAPIServer(t, tt.running)
+			own["ctmd:kubeconfig"] = kubeconfig
+			s, err := deploy(t, own)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("ctmd's own cert-manager refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "pulumi config set ctmd:tlsIssuer <cluster-issuer>") {
+				t.Fatalf("error %v, want one naming the Deployment (%s) and how to use its issuer", err, tt.want)
+			}
+			if len(s.Resources) != 0 {
+				t.Errorf("%d resources declared before the refusal", len(s.Resources))
+			}
+		})
+	}
+	t.Run("the cluster's issuer", func(t *testing.T) {
+		cluster, kubeconfig := newAPIServer(t, certManagerController("cert-manager", nil, "helm"))
+		mustDeploy(t, existingConfig(map[string]string{"ctmd:domain": domain, "ctmd:tlsIssuer": "letsencrypt-prod", "ctmd:kubeconfig": kubeconfig}))
+		if got := cluster.asked(); got != "" {
+			t.Errorf("the program asked the cluster for %q, with nothing to install", got)
+		}
+	})
+}
+
+// On gke the preview reads the zone and refuses a domain outside it before anything is declared,
+// where the first up would otherwise fail at the A record, after cert-manager was installed.
+func TestDomainOutsideTheZoneFailsPreview(t *testing.T) {
+	s, err := deploy(t, gkeHTTPS(map[string]string{"ctmd:domain": "api.example.org"}))
+	want := `config "ctmd:domain" "api.example.org" is not in the Cloud DNS zone "ctmd:dnsZone" "example-com", which holds example.com`
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "pulumi config set ctmd:dnsZone <zone-name>") {
+		t.Fatalf("error %v, want %q and the command", err, want)
+	}
+	if len(s.Resources) != 0 {
+		t.Errorf("%d resources declared before the error", len(s.Resources))
+	}
+	// The zone's own name and any name under it are in it; a name that merely ends the same is not.
+	for domain, in := range map[string]bool{"example.com": true, "a.b.example.com": true, "badexample.com": false} {
+		_, err := deploy(t, gkeHTTPS(map[string]string{"ctmd:domain": domain}))
+		if (err == nil) != in {
+			t.Errorf("domain %s: error %v, want in the zone %v", domain, err, in)
+		}
+	}
+	_, err = deploy(t, gkeHTTPS(map[string]string{"ctmd:dnsZone": "private-example-com", "ctmd:domain": "api.private.example.com"}))
+	if err == nil || !strings.Contains(err.Error(), `the Cloud DNS zone "ctmd:dnsZone" "private-example-com" is private`) {
+		t.Errorf("a private zone: error %v, want it refused", err)
+	}
+	if got := mustDeploy(t, gkeHTTPS(nil)).Invokes; !slices.Equal(got, []string{"gcp:dns/getManagedZone:getManagedZone"}) {
+		t.Errorf("invokes %v, want the zone read once", got)
 	}
 }
 
@@ -192,5 +321,34 @@ func TestEdgeConfigErrorStopsPreview(t *testing.T) {
 	}
 	if len(s.Resources) != 0 {
 		t.Errorf("%d resources declared before the error", len(s.Resources))
+	}
+}
+
+// docs/https.md's adoption of an A record that already exists: `pulumi import` of the record under
+// the type, name and parent the program declares it with, and an ID in the provider's import format
+// for the program's own zone, name and type, unprotected (the domain's removal deletes the record).
+// The import itself needs Cloud DNS, which no test reaches.
+func TestDocsImportTheARecordTheProgramDeclares(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "..", "docs", "https.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for line := range strings.Lines(string(text)) {
+		if strings.HasPrefix(line, "pulumi import gcp:dns/recordSet:RecordSet ") {
+			args = strings.Fields(line)[2:]
+		}
+	}
+	if len(args) != 8 {
+		t.Fatalf("docs/https.md: import command arguments %q, want type, name, id, --parent and its value, --protect=false, --generate-code=false, --yes", args)
+	}
+	// The docs' placeholders: project my-project-id, zone example-com, domain api.example.com.
+	s := mustDeploy(t, gkeHTTPS(nil))
+	record := s.Find(t, "gcp:dns/recordSet:RecordSet", domain)
+	in := mockstack.Plain(record.Inputs)
+	id := fmt.Sprintf("projects/my-project-id/managedZones/%s/rrsets/%s/%s", in["managedZone"], in["name"], in["type"])
+	want := []string{record.Type, record.Name, id, "--parent", "edge=urn:pulumi:dev::ctmd::" + record.Parent}
+	if !slices.Equal(args[:5], want) || !slices.Contains(args, "--protect=false") {
+		t.Errorf("docs/https.md imports %q, want %q", args, want)
 	}
 }

@@ -4,6 +4,7 @@
 package stack
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -38,6 +39,22 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		return nil, err
 	}
 	outputs := pulumi.Map{}
+	// Before anything is declared: a cluster the stack creates runs no cert-manager but its own, and
+	// only a stack that writes the A record (gke) reads the zone.
+	if cfg.Target == config.TargetExisting && cfg.Edge.InstallCertManager {
+		found, err := cluster.ExistingDeployments(ctx.Context(), cfg, edge.ControllerSelector)
+		if err != nil {
+			return nil, fmt.Errorf("looking for a cert-manager the cluster already runs: %w", err)
+		}
+		if err := edge.ForeignCertManager(found); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Edge.WriteDNS {
+		if err := edge.CheckZone(ctx, cfg.Edge); err != nil {
+			return nil, err
+		}
+	}
 
 	var target *cluster.Cluster
 	// On GKE the gateway takes a reserved address, known without reading the cluster back; nil

@@ -10,12 +10,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"maps"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,6 +38,9 @@ var (
 
 const (
 	e2eDomain = "api.e2e.example.test"
+	// stagingIssuer and productionIssuer are ctmd's ClusterIssuers for Let's Encrypt's directories.
+	stagingIssuer    = "ctmd-acme-letsencrypt-staging"
+	productionIssuer = "ctmd-acme-letsencrypt"
 	// gatewayNamespace is the namespace of gatewayPrincipal, where the Certificate's Secret goes.
 	gatewayNamespace = "istio-ingress"
 )
@@ -65,13 +73,14 @@ func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *tran
 	} else if !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	keys := httpsKeys()
-	if err := s.SetAllConfig(ctx, keys); err != nil {
+	if err := s.SetAllConfig(ctx, httpsKeys()); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	injector := startCainjector(t, k)
 	res := mustUp(t, s, out)
 	t.Logf("adding the domain (cert-manager installed from the served chart): %s", time.Since(start).Round(time.Second))
+	injector.check(t)
 
 	if got := res.Outputs["url"].Value; got != "https://"+e2eDomain+"/api/v1/currencies" {
 		t.Errorf("output url %v, want https on the domain", got)
@@ -81,14 +90,14 @@ func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *tran
 			t.Errorf("cert-manager's chart: Deployment %s: %v", name, err)
 		}
 	}
-	assertJSON(t, "ClusterIssuer", k.spec(t, clusterIssuerGVR, "", config.OwnIssuer), `{"acme": {
+	assertJSON(t, "ClusterIssuer", k.spec(t, clusterIssuerGVR, "", stagingIssuer), `{"acme": {
 		"email": "ops@e2e.example.test", "server": "`+config.StagingACMEServer+`",
-		"privateKeySecretRef": {"name": "ctmd-acme-account"},
+		"privateKeySecretRef": {"name": "`+stagingIssuer+`-account"},
 		"solvers": [{"dns01": {"cloudDNS": {"project": "ctmd-e2e-dns", "hostedZoneName": "e2e-example-test"}}}]
 	}}`)
 	assertJSON(t, "Certificate", k.spec(t, certificateGVR, gatewayNamespace, "ctmd-edge"), `{
 		"secretName": "ctmd-edge-tls", "dnsNames": ["`+e2eDomain+`"],
-		"issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "ctmd-acme"}
+		"issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "`+stagingIssuer+`"}
 	}`)
 	assertJSON(t, "Gateway servers", specField(t, k, gatewayGVR, "ctmd-gateway", "servers"), `[
 		{"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["`+e2eDomain+`"],
@@ -101,7 +110,25 @@ func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *tran
 	s.assertNoOp(t, out)
 	analyzeMesh(t, "adding the domain", withoutIstio)
 
-	for key := range keys {
+	// From staging to production as docs/https.md says: the Certificate names the production
+	// issuer, so cert-manager issues again, and the staging issuer goes.
+	s.cli(t, docCommand(t, "https.md", "pulumi config rm acmeServer")...)
+	mustUp(t, s, out)
+	cert, _ := k.spec(t, certificateGVR, gatewayNamespace, "ctmd-edge").(map[string]any)
+	assertJSON(t, "Certificate's issuer after the switch to production", cert["issuerRef"],
+		`{"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "`+productionIssuer+`"}`)
+	issuer, _ := k.spec(t, clusterIssuerGVR, "", productionIssuer).(map[string]any)
+	if acme, _ := issuer["acme"].(map[string]any); acme["server"] != config.DefaultACMEServer {
+		t.Errorf("ClusterIssuer %s's server %v, want %s", productionIssuer, acme["server"], config.DefaultACMEServer)
+	}
+	if done, reason := gone(getErr(k, clusterIssuerGVR, "", stagingIssuer)); !done {
+		t.Errorf("the staging issuer after the switch to production: %s", reason)
+	}
+	s.assertNoOp(t, out)
+
+	// The removal docs/https.md gives, then the keys only this test sets.
+	s.cli(t, docCommand(t, "https.md", "pulumi config rm-all domain")...)
+	for _, key := range []string{"ctmd:certManagerChartRepository", "gcp:project"} {
 		if err := s.RemoveConfig(ctx, key); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +140,7 @@ func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *tran
 		`[{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]`)
 	for what, err := range map[string]error{
 		"Certificate":   getErr(k, certificateGVR, gatewayNamespace, "ctmd-edge"),
-		"ClusterIssuer": getErr(k, clusterIssuerGVR, "", config.OwnIssuer),
+		"ClusterIssuer": getErr(k, clusterIssuerGVR, "", productionIssuer),
 	} {
 		if done, reason := gone(err); !done {
 			t.Errorf("%s still there after the domain was removed: %s", what, reason)
@@ -172,7 +199,9 @@ func checkCredentialAnalyzed(t *testing.T, k clients, s *testStack, out *transcr
 	if err := s.SetAllConfig(ctx, httpsKeys()); err != nil {
 		t.Fatal(err)
 	}
+	injector := startCainjector(t, k)
 	mustUp(t, s, out)
+	injector.check(t)
 	report, err := istioctlAnalyze(t, namespace, a)
 	if err == nil || !strings.Contains(report, "IST0101") || !strings.Contains(report, edge.CredentialName) {
 		t.Errorf("istioctl analyze -n %s before the certificate is issued: error %v, want IST0101 on credentialName %s:\n%s", namespace, err, edge.CredentialName, report)
@@ -214,4 +243,65 @@ func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}
+
+// TestCertManagerOfAnotherTeam: on an existing cluster that already runs a cert-manager installed
+// by someone else, a stack asked to install its own refuses at preview and at up, declares
+// nothing, and leaves that installation as it was.
+func TestCertManagerOfAnotherTeam(t *testing.T) {
+	mainCluster.hold(t)
+	ctx := t.Context()
+	k := newClients(t)
+	const theirs = "security"
+	if _, err := k.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: theirs}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = k.kube.CoreV1().Namespaces().Delete(context.Background(), theirs, metav1.DeleteOptions{}) // best effort: the cluster is thrown away
+	})
+	labels := map[string]string{"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"}
+	controller := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "cert-manager", Namespace: theirs, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "cert-manager-controller", Image: "quay.io/jetstack/cert-manager-controller:v1.19.1"}}},
+			},
+		},
+	}
+	before, err := k.kube.AppsV1().Deployments(theirs).Create(ctx, controller, metav1.CreateOptions{FieldManager: "helm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out := &transcript{}
+	s := newExistingStack(t, "e2e-foreign-cert-manager", httpsKeys())
+	const refused = "the cluster already runs one (Deployment security/cert-manager, written by helm)"
+	if _, err := s.Preview(ctx, optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(out)); err == nil || !strings.Contains(out.String(), refused) {
+		t.Errorf("preview: error %v, want the refusal %q in its output", err, refused)
+	}
+	if _, err := s.Up(ctx, optup.ProgressStreams(out), optup.ErrorProgressStreams(out)); err == nil {
+		t.Errorf("up installed a second cert-manager over another team's")
+	}
+	// The cluster's controllers write its status and revision; nothing of Pulumi's wrote to it.
+	after, err := k.kube.AppsV1().Deployments(theirs).Get(ctx, "cert-manager", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var managers []string
+	for _, f := range after.ManagedFields {
+		managers = append(managers, f.Manager)
+	}
+	if after.Generation != before.Generation || !maps.Equal(after.Labels, before.Labels) ||
+		slices.ContainsFunc(managers, func(m string) bool { return strings.HasPrefix(m, "pulumi") }) {
+		t.Errorf("another team's cert-manager after the refused up: generation %d (was %d), labels %v, written by %v",
+			after.Generation, before.Generation, after.Labels, managers)
+	}
+	if _, err := k.kube.CoreV1().Namespaces().Get(ctx, edge.CertManagerNamespace, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s after the refused up: %v, want none", edge.CertManagerNamespace, err)
+	}
+	if state := s.cli(t, "stack", "export"); strings.Contains(state, "kubernetes:") {
+		t.Errorf("the refused up left kubernetes resources in the state")
+	}
 }

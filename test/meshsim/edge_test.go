@@ -2,10 +2,14 @@ package meshsim
 
 import (
 	"errors"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pilot/test/xdstest"
 )
 
 // TestHTTPSEdge: where the Gateway serves a domain over HTTPS (TestGateway checks that the API's
@@ -43,6 +47,18 @@ func checkEdge(t *testing.T, s scenario) problems {
 			p.add("plain GET http://%s%s: cluster %q, error %v; want the redirect to https", https.host, path, res.ClusterMatched, res.Error)
 		}
 	}
+	// HSTS on every HTTPS answer of the API (infra/app, virtualService): the header the route adds.
+	routeConfigs := xdstest.ExtractRouteConfigurations(sim.Routes)
+	for _, path := range apiPaths {
+		res := sim.Run(https.call(path))
+		if res.Error != nil {
+			continue // checkGateway reports a request that goes nowhere
+		}
+		r := firstRoute(virtualHost(routeConfigs[res.RouteConfigMatched], res.VirtualHostMatched), path, http.Header{})
+		if got := responseHeader(r, "Strict-Transport-Security"); got != hsts {
+			p.add("GET https://%s%s: the answer's Strict-Transport-Security is %q, want %q", https.host, path, got, hsts)
+		}
+	}
 	for _, sni := range []string{"other.example.com", "ctmd.example.com"} {
 		call := https.call(apiPaths[0])
 		call.HostHeader, call.Sni = sni, sni
@@ -53,6 +69,19 @@ func checkEdge(t *testing.T, s scenario) problems {
 		}
 	}
 	return p
+}
+
+// hsts is what the gateway must add to each HTTPS answer of the API.
+const hsts = "max-age=31536000; includeSubDomains"
+
+// responseHeader is the value an Envoy route sets on its answers for a header, "" for none.
+func responseHeader(r *route.Route, name string) string {
+	for _, h := range r.GetResponseHeadersToAdd() {
+		if strings.EqualFold(h.GetHeader().GetKey(), name) {
+			return h.GetHeader().GetValue()
+		}
+	}
+	return ""
 }
 
 // TestBrokenEdgeFails breaks the HTTPS edge in copies of each HTTPS scenario and expects the
@@ -84,6 +113,14 @@ func TestBrokenEdgeFails(t *testing.T) {
 			s.first(t, "VirtualService")["spec"].(map[string]any)["hosts"] = []any{"www.example.com"}
 		},
 		check: checkGateway, mention: "GET /api/v1/currencies at the gateway",
+	}, {
+		name: "answers without HSTS",
+		breakIt: func(t *testing.T, s scenario) {
+			for _, r := range s.first(t, "VirtualService")["spec"].(map[string]any)["http"].([]any) {
+				delete(r.(map[string]any), "headers")
+			}
+		},
+		check: checkEdge, mention: "Strict-Transport-Security",
 	}, {
 		name: "HTTPS server dropped",
 		breakIt: func(t *testing.T, s scenario) {

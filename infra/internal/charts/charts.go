@@ -70,7 +70,7 @@ func withPatchForce(_ context.Context, a *pulumi.ResourceTransformArgs) *pulumi.
 	if annotations == nil {
 		annotations = pulumi.Map{}
 	}
-	annotations[patchForce] = pulumi.String("true")
+	annotations[PatchForce] = pulumi.String("true")
 	metadata = maps.Clone(metadata)
 	metadata["annotations"] = annotations
 	props := maps.Clone(a.Props)
@@ -78,5 +78,7 @@ func withPatchForce(_ context.Context, a *pulumi.ResourceTransformArgs) *pulumi.
 	return &pulumi.ResourceTransformResult{Props: props, Opts: a.Opts}
 }
 
-// patchForce is the kubernetes provider's annotation for a forced server-side apply.
-const patchForce = "pulumi.com/patchForce"
+// PatchForce is the kubernetes provider's annotation for a forced server-side apply; every object
+// a chart of ctmd applies carries it, which tells ctmd's objects from those of the same names that
+// another tool applied (infra/edge, ForeignCertManager).
+const PatchForce = "pulumi.com/patchForce"

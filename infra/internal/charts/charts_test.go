@@ -21,13 +21,13 @@ func TestWithPatchForce(t *testing.T) {
 	want := pulumi.Map{
 		"kind": pulumi.String("Deployment"),
 		"metadata": pulumi.Map{"name": pulumi.String("istiod"), "annotations": pulumi.Map{
-			"a": pulumi.String("b"), patchForce: pulumi.String("true"),
+			"a": pulumi.String("b"), PatchForce: pulumi.String("true"),
 		}},
 	}
 	if !reflect.DeepEqual(got.Props, want) {
 		t.Errorf("props %v, want %v", got.Props, want)
 	}
-	if _, changed := obj.Props["metadata"].(pulumi.Map)["annotations"].(pulumi.Map)[patchForce]; changed {
+	if _, changed := obj.Props["metadata"].(pulumi.Map)["annotations"].(pulumi.Map)[PatchForce]; changed {
 		t.Error("the transform changed its input")
 	}
 	for _, other := range []*pulumi.ResourceTransformArgs{

@@ -184,11 +184,25 @@ func Overlap(a, b string) bool {
 	return errA == nil && errB == nil && (x.Contains(y.IP) || y.Contains(x.IP))
 }
 
-// Call records an invoke; the program is expected to make none.
+// Call records an invoke. The one the program makes, with a domain on gke, reads the Cloud DNS
+// zone: the mocks name every zone after its DNS name (example-com: example.com.), and make those
+// named private-* private, the rest public.
 func (s *Stack) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	s.mu.Lock()
 	s.Invokes = append(s.Invokes, args.Token)
 	s.mu.Unlock()
+	if args.Token == "gcp:dns/getManagedZone:getManagedZone" {
+		name := args.Args["name"].StringValue()
+		visibility := "public"
+		if strings.HasPrefix(name, "private-") {
+			visibility = "private"
+		}
+		return resource.PropertyMap{
+			"name":       resource.NewProperty(name),
+			"dnsName":    resource.NewProperty(strings.ReplaceAll(name, "-", ".") + "."),
+			"visibility": resource.NewProperty(visibility),
+		}, nil
+	}
 	return resource.PropertyMap{}, nil
 }
 
