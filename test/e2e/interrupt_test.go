@@ -25,6 +25,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -32,13 +33,13 @@ import (
 	"github.com/cryptotracker/ctmd/infra/mesh"
 )
 
-// TestInterruptedUp kills the engine (SIGKILL of the pulumi CLI's process group: a laptop that
-// dies, a cancelled CI runner) at the three moments docs/operations.md's "If pulumi up was
-// interrupted" covers, and recovers each time the way it says: `pulumi cancel` for the lock the
-// dead engine left, then a plain `pulumi up`, after which nothing is left to change. The provider
-// the engine started runs in a process group of its own and survives it; in the second case it is
-// killed too, as when a CI runner's machine goes away (with Helm releases, that left the gateway's
-// release pending-upgrade and every later upgrade refused).
+// TestInterruptedUp kills the engine and its provider (SIGKILL of the pulumi CLI's process group
+// and of the plugins it started, which run in groups of their own: a laptop that dies, a CI
+// runner's machine that goes away) at the three moments docs/operations.md's "If pulumi up was
+// interrupted" covers, checks in the cluster that each kill landed half-way through its step, and
+// recovers each time the way the docs say: `pulumi cancel` for the lock the dead engine left, then
+// a plain `pulumi up`, after which nothing is left to change. (With Helm releases, such a kill left
+// the gateway's release pending-upgrade and every later upgrade refused.)
 func TestInterruptedUp(t *testing.T) {
 	opsCluster.hold(t)
 	ctx := t.Context()
@@ -65,6 +66,9 @@ func TestInterruptedUp(t *testing.T) {
 	t.Run("killed while the Istio charts install", func(t *testing.T) {
 		// istiod's objects are being applied: base's are in, the gateway's not yet.
 		killUp(t, s, cli, out, oncePending(t, s, whenStarts(apitype.OpCreate, "kubernetes:apps/v1:Deployment", "istiod-"+rev+":istio-system/istiod-"+rev)))
+		if _, err := k.dyn.Resource(crdGVR).Get(ctx, "gateways.networking.istio.io", metav1.GetOptions{}); err != nil {
+			t.Fatalf("base's CRDs: %v: the engine was killed before the install began", err)
+		}
 		if _, err := k.kube.AppsV1().Deployments("istio-ingress").Get(ctx, mesh.GatewayRelease, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Fatalf("the gateway's Deployment exists (%v): the engine was killed after the install, not during it", err)
 		}
@@ -93,8 +97,17 @@ func TestInterruptedUp(t *testing.T) {
 		if err := s.SetConfig(ctx, "ctmd:istioCanaryVersion", auto.ConfigValue{Value: env.istioNextVersion}); err != nil {
 			t.Fatal(err)
 		}
-		killUp(t, s, cli, out, whenStarts(apitype.OpUpdate, "kubernetes:apps/v1:Deployment", mesh.GatewayRelease+":istio-ingress/"+mesh.GatewayRelease))
-		cli.endPlugins()
+		// Killed once the new control plane's Deployment is in the cluster, before the gateway,
+		// which waits for that control plane, has moved to it.
+		controlPlane := func(ctx context.Context) bool {
+			_, err := k.kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod-"+next, metav1.GetOptions{})
+			return err == nil
+		}
+		killUp(t, s, cli, out, inCluster(t, whenStarts(apitype.OpCreate, "kubernetes:apps/v1:Deployment", "istiod-"+next+":istio-system/istiod-"+next), controlPlane))
+		gw, err := k.kube.AppsV1().Deployments("istio-ingress").Get(ctx, mesh.GatewayRelease, metav1.GetOptions{})
+		if err != nil || gw.Spec.Template.Labels[app.RevisionLabel] != rev {
+			t.Fatalf("the gateway after the kill: %v, its pods' revision %q, want still %s: the kill did not land half-way", err, gw.Spec.Template.Labels[app.RevisionLabel], rev)
+		}
 		recoverUp(t, s, out)
 		waitIstio(t, k, next, 2)
 	})
@@ -103,7 +116,17 @@ func TestInterruptedUp(t *testing.T) {
 		if err := s.SetConfig(ctx, "ctmd:image", auto.ConfigValue{Value: newImage}); err != nil {
 			t.Fatal(err)
 		}
-		killUp(t, s, cli, out, whenStarts(apitype.OpUpdate, "kubernetes:apps/v1:Deployment", app.Name))
+		// Killed once the new version's ReplicaSet exists, as it was then: with the provider dead,
+		// nothing waits for the rollout but the next up (the cluster's controllers finish it).
+		var atKill *appsv1.ReplicaSet
+		newSet := func(ctx context.Context) bool {
+			atKill = replicaSetOf(ctx, k, newImage)
+			return atKill != nil
+		}
+		killUp(t, s, cli, out, inCluster(t, whenStarts(apitype.OpUpdate, "kubernetes:apps/v1:Deployment", app.Name), newSet))
+		if atKill == nil || (atKill.Spec.Replicas != nil && *atKill.Spec.Replicas >= replicas && atKill.Status.AvailableReplicas >= replicas) {
+			t.Fatalf("the new version's ReplicaSet when the engine was killed: %+v, want it there and its rollout not complete", atKill)
+		}
 		recoverUp(t, s, out)
 		waitRollout(t, k, app.Name, newImage, replicas)
 	})
@@ -154,31 +177,52 @@ func oncePending(t *testing.T, s *testStack, at func(events.EngineEvent) (string
 // pending reports whether the stack's current state on disk lists an unfinished operation on urn.
 func (s *testStack) pending(t *testing.T, urn string) bool {
 	t.Helper()
+	return slices.ContainsFunc(s.pendingOperations(t), func(op apitype.OperationV2) bool {
+		return string(op.Resource.URN) == urn
+	})
+}
+
+// pendingCreate is the URN of the one create the stack's state on disk lists as unfinished.
+func (s *testStack) pendingCreate(t *testing.T) string {
+	t.Helper()
+	var urns []string
+	for _, op := range s.pendingOperations(t) {
+		if op.Type == apitype.OperationTypeCreating {
+			urns = append(urns, string(op.Resource.URN))
+		}
+	}
+	if len(urns) != 1 {
+		t.Fatalf("pending creates %v, want one", urns)
+	}
+	return urns[0]
+}
+
+// pendingOperations are the unfinished operations the stack's current state on disk lists.
+func (s *testStack) pendingOperations(t *testing.T) []apitype.OperationV2 {
+	t.Helper()
 	// The file backend replaces the file whole (a temporary file renamed), so a read is never torn.
 	b, err := os.ReadFile(filepath.Join(s.backend, ".pulumi", "stacks", "ctmd", s.name+".json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return false
+		return nil
 	}
 	if err != nil {
 		t.Error(err)
-		return false
+		return nil
 	}
 	var state apitype.VersionedCheckpoint
 	var checkpoint apitype.CheckpointV3
 	if err := json.Unmarshal(b, &state); err != nil {
 		t.Error(err)
-		return false
+		return nil
 	}
 	if err := json.Unmarshal(state.Checkpoint, &checkpoint); err != nil {
 		t.Error(err)
-		return false
+		return nil
 	}
 	if checkpoint.Latest == nil {
-		return false
+		return nil
 	}
-	return slices.ContainsFunc(checkpoint.Latest.PendingOperations, func(op apitype.OperationV2) bool {
-		return string(op.Resource.URN) == urn
-	})
+	return checkpoint.Latest.PendingOperations
 }
 
 // killUp runs `pulumi up` and SIGKILLs the engine's process group the moment at matches an
@@ -376,15 +420,19 @@ func (c *killableCLI) Run(ctx context.Context, workdir string, stdin io.Reader, 
 	return stdout.String(), stderr.String(), code, err
 }
 
-// kill SIGKILLs the process group of the running command, noting the plugins it had started.
+// kill SIGKILLs the process group of the running command and the plugins it had started (each in
+// a group of its own), as when the machine under them goes away.
 func (c *killableCLI) kill() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.running == nil {
+		c.mu.Unlock()
 		return errors.New("no pulumi command is running")
 	}
 	c.plugins = append(c.plugins, children(c.running.Pid)...)
-	return syscall.Kill(-c.running.Pid, syscall.SIGKILL)
+	err := syscall.Kill(-c.running.Pid, syscall.SIGKILL)
+	c.mu.Unlock()
+	c.endPlugins()
+	return err
 }
 
 // endPlugins kills the plugins the killed engines left, by PID, if they still run and are still
@@ -414,4 +462,18 @@ func children(pid int) []int {
 		}
 	}
 	return pids
+}
+
+// replicaSetOf is marketdata's ReplicaSet whose pods run image, nil while there is none.
+func replicaSetOf(ctx context.Context, k clients, image string) *appsv1.ReplicaSet {
+	sets, err := k.kube.AppsV1().ReplicaSets(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app.Name})
+	if err != nil {
+		return nil
+	}
+	for i, rs := range sets.Items {
+		if rs.Spec.Template.Spec.Containers[0].Image == image {
+			return &sets.Items[i]
+		}
+	}
+	return nil
 }
