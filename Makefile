@@ -26,7 +26,7 @@ BENCH_DURATION   ?= 3s
 # The garbage collector settings of the commands that compile (versions.env says why).
 GO_BUILD_ENV     := GOGC=$(GO_BUILD_GOGC) GOMEMLIMIT=$(GO_BUILD_GOMEMLIMIT)
 
-.PHONY: run test bench lint lint-go image-bin image push
+.PHONY: run test bench bench-iac lint lint-go image-bin image push
 
 run: ## serve the API on 127.0.0.1:8080 with the embedded store in ./data (no database needed)
 	MARKETDATA_ADDR="$${MARKETDATA_ADDR:-127.0.0.1:8080}" MARKETDATA_SHUTDOWN_DELAY="$${MARKETDATA_SHUTDOWN_DELAY:-0s}" \
@@ -44,6 +44,10 @@ test: ## every unit and integration test of the module (service with the race de
 
 bench: ## GET /api/v1/currencies under 64 clients on loopback vs a bare net/http handler (req/s, p50, p99, ratio), then on a stalled store (answered, p99)
 	go test -count=1 -run '^TestLoad$$' -v ./service/api/ -load $(BENCH_DURATION)
+
+# Not in make e2e: it measures, on two clusters of its own, and asserts nothing.
+bench-iac: tools ## first pulumi up, no-op previews, state size and resources on the local cluster, now and as the program was built before
+	hack/bench-iac.sh
 
 lint: lint-go lint-actions ## every linter: Go, the GitHub workflows and the tagged e2e suite
 
