@@ -64,10 +64,11 @@ bench() {
 	pulumi config set --secret mongoConnectionString 'mongodb://bench:bench@mongo.example.test:27017/'
 	up=$(seconds pulumi up --yes)
 	for _ in $(seq "$runs"); do previews+=("$(seconds pulumi preview --expect-no-changes)"); done
-	state=$(pulumi stack export | wc -c)
+	pulumi stack export >"$work/$layout.export.json"
+	state=$(wc -c <"$work/$layout.export.json")
 	checkpoint=$(wc -c <"$work/$layout-state/.pulumi/stacks/ctmd/bench.json")
 	# One "urn" key per resource, at the depth pulumi stack export indents deployment.resources[].
-	count=$(pulumi stack export | grep -c '^                "urn": ')
+	count=$(grep -c '^                "urn": ' "$work/$layout.export.json")
 	cd "$CTMD_ROOT"
 	CTMD_CLUSTER_DIR=$cluster "$CTMD_ROOT/hack/cluster.sh" down >/dev/null 2>>"$log"
 	printf '%-34s %8s %22s %12s %12s %10s\n' "$label" "$up" "${previews[*]}" \

@@ -205,8 +205,8 @@ cert_manager_module_dir >/dev/null || die "could not download github.com/cert-ma
 log "cert-manager chart: github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION in the module cache"
 # Pulumi's own releases ship the language hosts next to the CLI, and that is where the CLI looks
 # when PULUMI_IGNORE_AMBIENT_PLUGINS is set (and where it looks first, without a warning, otherwise).
-# The host goes there behind hack/pulumi-language-go.sh, which says why.
-# Written beside and renamed, so a pulumi running meanwhile finds the old file or the new one.
+# The host goes there behind hack/pulumi-language-go.sh, which says why, written beside and renamed
+# so that a pulumi running meanwhile finds the old file or the new one.
 sed "s|@HOST@|'$PULUMI_LANGUAGE_GO_DIR/pulumi-language-go'|" "$CTMD_ROOT/hack/pulumi-language-go.sh" >"$PULUMI_DIR/.pulumi-language-go.new"
 chmod +x "$PULUMI_DIR/.pulumi-language-go.new"
 mv -fT "$PULUMI_DIR/.pulumi-language-go.new" "$PULUMI_DIR/pulumi-language-go"

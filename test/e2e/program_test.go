@@ -25,12 +25,12 @@ func TestProgramBinaryFollowsItsSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := os.MkdirAll(filepath.Join(project, "infra"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"go.mod", "go.sum", "Pulumi.yaml"} {
 		data, err := os.ReadFile(filepath.Join(root, name))
 		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(project, "infra"), 0o700); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(project, name), data, 0o600); err != nil {
@@ -59,21 +59,21 @@ func main() {
 		t.Fatal(err)
 	}
 	installPlugin(t, home)
-	preview := func(want string) {
-		t.Helper()
-		cmd := exec.CommandContext(t.Context(), "pulumi", "preview", "--stack", "program")
+	pulumi := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(t.Context(), "pulumi", args...)
 		cmd.Dir = project
 		cmd.Env = append(os.Environ(), "PULUMI_HOME="+home, "PULUMI_BACKEND_URL=file://"+dir,
 			"PULUMI_CONFIG_PASSPHRASE=e2e-only", "PULUMI_SKIP_UPDATE_CHECK=true")
-		out, err := cmd.CombinedOutput()
+		return cmd.CombinedOutput()
+	}
+	preview := func(want string) {
+		t.Helper()
+		out, err := pulumi("preview", "--stack", "program")
 		if err == nil || !strings.Contains(string(out), want) {
 			t.Fatalf("pulumi preview: err %v, want a failure saying %q\n%s", err, want, out)
 		}
 	}
-	stackInit := exec.CommandContext(t.Context(), "pulumi", "stack", "init", "program", "--secrets-provider", "passphrase")
-	stackInit.Dir = project
-	stackInit.Env = append(os.Environ(), "PULUMI_HOME="+home, "PULUMI_BACKEND_URL=file://"+dir, "PULUMI_CONFIG_PASSPHRASE=e2e-only")
-	if out, err := stackInit.CombinedOutput(); err != nil {
+	if out, err := pulumi("stack", "init", "program", "--secrets-provider", "passphrase"); err != nil {
 		t.Fatalf("pulumi stack init: %v\n%s", err, out)
 	}
 	binary := filepath.Join(project, "bin", "ctmd-infra")
