@@ -34,7 +34,7 @@ var deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", R
 // at that match a label selector, as they are when the program runs (preview included), read with
 // the kubeconfig the provider is given. Only their metadata is read.
 func ExistingDeployments(ctx context.Context, cfg *config.Config, selector string) ([]Deployment, error) {
-	restConfig, err := restConfigOf(cfg.KubeconfigContents())
+	restConfig, err := RESTConfig(cfg.KubeconfigContents())
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,9 @@ func ExistingDeployments(ctx context.Context, cfg *config.Config, selector strin
 	return found, nil
 }
 
-func restConfigOf(kubeconfig []byte) (*rest.Config, error) {
+// RESTConfig is the client configuration of the cluster the provider deploys into: kubeconfig's
+// contents, or the ambient kubeconfig when nil, which the provider reads too.
+func RESTConfig(kubeconfig []byte) (*rest.Config, error) {
 	if kubeconfig != nil {
 		c, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 		if err != nil {

@@ -26,11 +26,18 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cryptotracker/ctmd/infra/internal/charts"
+	"github.com/cryptotracker/ctmd/infra/internal/crds"
 )
 
 // GatewayRelease names the gateway release; the chart derives the Service, its service account
 // (the identity the app admits) and its istio= label from it.
 const GatewayRelease = "istio-ingressgateway"
+
+// baseRelease is the release name of Istio's base chart, its CRDs.
+const baseRelease = "istio-base"
+
+// systemNamespace is where the control planes run.
+const systemNamespace = "istio-system"
 
 // GatewayNamespace is where the gateway runs, so where its TLS credentials must be.
 const GatewayNamespace = "istio-ingress"
@@ -41,6 +48,9 @@ const GatewayLabel = "ingressgateway"
 // Args configures the installation.
 type Args struct {
 	Provider *kubernetes.Provider
+	// Kubeconfig is what Provider was given ("" for the ambient kubeconfig), for the client that
+	// applies the CRDs.
+	Kubeconfig pulumi.StringOutput
 	// Version is the control plane in service. CanaryVersion, when set, is a second control plane
 	// that the gateway and the workloads move to while the first keeps running.
 	Version, CanaryVersion string
@@ -108,7 +118,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn(after)})...)
 	}
 
-	system, err := namespace("istio-system")
+	system, err := namespace(systemNamespace)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +132,26 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// guide upgrades them first; they serve older control planes too). The default revision, which
 	// validates Istio resources and serves namespaces without a revision label, stays with the
 	// control plane in service until the upgrade is finished.
-	base, err := release("istio-base", "base", active, system, pulumi.Map{
-		"defaultRevision": pulumi.String(Revision(args.Version)),
-		"base":            validationWebhook(),
-	})
+	baseValues := func() pulumi.Map {
+		return pulumi.Map{"defaultRevision": pulumi.String(Revision(args.Version)), "base": validationWebhook()}
+	}
+	// The CRDs are applied from a record's hook, not held in the state (infra/internal/crds); the
+	// chart applies the rest of base (the reader's service account, the default revision's
+	// validation) once they are, leaving them out by name.
+	crdSet, err := crds.New(ctx, baseRelease, crds.Args{
+		Provider:    args.Provider,
+		Kubeconfig:  args.Kubeconfig,
+		Chart:       charts.Args{Repository: args.ChartRepository, Chart: "base", Version: active, Values: baseValues()},
+		ReleaseName: baseRelease,
+		Namespace:   systemNamespace,
+		After:       []pulumi.Resource{system},
+	}, child...)
+	if err != nil {
+		return nil, err
+	}
+	withoutCRDs := baseValues()
+	withoutCRDs["base"].(pulumi.Map)["excludedCRDs"] = crdSet.Names
+	base, err := release(baseRelease, "base", active, system, withoutCRDs, crdSet)
 	if err != nil {
 		return nil, err
 	}

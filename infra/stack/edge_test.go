@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/internal/crds"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
 )
 
@@ -295,7 +296,7 @@ func TestDomainOutsideTheZoneFailsPreview(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `the Cloud DNS zone "ctmd:dnsZone" "private-example-com" is private`) {
 		t.Errorf("a private zone: error %v, want it refused", err)
 	}
-	if got := mustDeploy(t, gkeHTTPS(nil)).Invokes; !slices.Equal(got, []string{"gcp:dns/getManagedZone:getManagedZone"}) {
+	if got := mustDeploy(t, gkeHTTPS(nil)).Invokes; !slices.Equal(got, []string{"gcp:dns/getManagedZone:getManagedZone", crds.TemplateToken}) {
 		t.Errorf("invokes %v, want the zone read once", got)
 	}
 }

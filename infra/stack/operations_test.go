@@ -18,6 +18,12 @@ func baseValues(rev string) string {
 	return `{"defaultRevision": "` + rev + `", "base": {"validationFailurePolicy": "Fail"}}`
 }
 
+// baseValuesWithoutCRDs are the base chart's values when it applies everything but its CRDs,
+// which the mocks render as mockstack.TemplateCRDs (infra/internal/crds applies them).
+func baseValuesWithoutCRDs(rev string) string {
+	return `{"defaultRevision": "` + rev + `", "base": {"validationFailurePolicy": "Fail", "excludedCRDs": ["destinationrules.networking.istio.io", "virtualservices.networking.istio.io"]}}`
+}
+
 // budgetJSON lets a drain evict one pod at a time and never waits for an unhealthy one.
 const budgetJSON = `{"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"}`
 

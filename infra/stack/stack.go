@@ -86,6 +86,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	if cfg.InstallIstio {
 		m, err := mesh.New(ctx, "istio", mesh.Args{
 			Provider:              target.Provider,
+			Kubeconfig:            target.Kubeconfig,
 			Version:               cfg.IstioVersion,
 			CanaryVersion:         cfg.IstioCanaryVersion,
 			ChartRepository:       cfg.IstioChartRepository,

@@ -10,7 +10,9 @@ import (
 
 	"github.com/cryptotracker/ctmd/infra/app"
 	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/internal/crds"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+	"github.com/cryptotracker/ctmd/infra/mesh"
 )
 
 const gkeComponent = "ctmd:gke:Cluster::gke"
@@ -194,8 +196,19 @@ func TestIstioReleases(t *testing.T) {
 		return `{"name": "` + name + `", "chart": "` + chart + `", "version": "1.28.3", "namespace": "` + namespace + `",
 			"repositoryOpts": {"repo": "https://blob.istio.io/istio-release/charts"}, "values": ` + values + `}`
 	}
+	record := assertBaseCRDs(t, s, "1.28.3", baseValues("1-28-3"))
+	if got := mockstack.Get(s.Templates[0], "fetch_opts.repo"); got != "https://blob.istio.io/istio-release/charts" {
+		t.Errorf("base chart fetched from %v", got)
+	}
+	if p := record.Provider; p != k8sProvider {
+		t.Errorf("record's provider %q", p)
+	}
+	assertDependsOn(t, record, "kubernetes:core/v1:Namespace::istio-system")
+	// The chart applies the rest of base once the record's hook has applied the CRDs, which it
+	// leaves out by name.
 	base := assertResource(t, s, "kubernetes:helm.sh/v4:Chart", "istio-base", mesh, k8sProvider,
-		release("istio-base", "base", "istio-system", baseValues("1-28-3")))
+		release("istio-base", "base", "istio-system", baseValuesWithoutCRDs("1-28-3")))
+	assertDependsOn(t, base, crdRecord)
 	istiod := assertResource(t, s, "kubernetes:helm.sh/v4:Chart", "istiod-1-28-3", mesh, k8sProvider,
 		release("istiod-1-28-3", "istiod", "istio-system", istiodValues("1-28-3", "ALLOW_ANY", 2)))
 	// On GKE the gateway's load balancer takes the stack's reserved address.
@@ -233,6 +246,7 @@ func TestIstioReleases(t *testing.T) {
 // revision with the control plane in service; the gateway and the app move to the canary.
 func TestIstioCanaryUpgrade(t *testing.T) {
 	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:istioVersion": "1.29.2", "ctmd:istioCanaryVersion": "1.30.1"}))
+	assertBaseCRDs(t, s, "1.30.1", baseValues("1-29-2"))
 	if got := s.OfType("kubernetes:helm.sh/v4:Chart"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", "istiod-1-29-2", "istiod-1-30-1"}) {
 		t.Fatalf("charts %v, want both control planes", got)
 	}
@@ -240,7 +254,7 @@ func TestIstioCanaryUpgrade(t *testing.T) {
 		return mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", name).Inputs)
 	}
 	for name, want := range map[string]struct{ version, values string }{
-		"istio-base":    {"1.30.1", baseValues("1-29-2")},
+		"istio-base":    {"1.30.1", baseValuesWithoutCRDs("1-29-2")},
 		"istiod-1-29-2": {"1.29.2", istiodValues("1-29-2", "REGISTRY_ONLY", 2)},
 		"istiod-1-30-1": {"1.30.1", istiodValues("1-30-1", "REGISTRY_ONLY", 2)},
 		"istio-ingressgateway": {"1.30.1", gatewayValues("1-30-1",
@@ -295,6 +309,12 @@ func TestIstioChartRepository(t *testing.T) {
 			if got := mockstack.Get(inputs, "repositoryOpts.repo"); got != tt.repo {
 				t.Errorf("%s: release %s repositoryOpts.repo %v, want %v", tt.repository, release, got, tt.repo)
 			}
+		}
+		// The base chart, rendered for its CRDs, takes the same source.
+		base := s.Templates[0]
+		wantChart := tt.chart["istio-base"]
+		if base["chart"] != wantChart || mockstack.Get(base, "fetch_opts.repo") != tt.repo {
+			t.Errorf("%s: base chart %v from %v, want %s from %v", tt.repository, base["chart"], mockstack.Get(base, "fetch_opts.repo"), wantChart, tt.repo)
 		}
 	}
 }
@@ -442,7 +462,7 @@ func TestGKEOutputs(t *testing.T) {
 		"istioVersion": {"Value": "`+config.DefaultIstioVersion+`", "Secret": false},
 		"istioCanaryVersion": {"Value": "", "Secret": false},
 		"istioRevision": {"Value": "`+defaultRevision+`", "Secret": false},
-		"istioLayout": {"Value": "charts", "Secret": false},
+		"istioLayout": {"Value": "`+mesh.Layout+`", "Secret": false},
 		"namespace": {"Value": "ctmd", "Secret": false},
 		"canaryImage": {"Value": "", "Secret": false},
 		"canaryWeight": {"Value": 0, "Secret": false},
@@ -536,6 +556,7 @@ func TestExistingTargetInstallsIstio(t *testing.T) {
 	if got := s.OfType("kubernetes:helm.sh/v4:Chart"); !slices.Equal(got, []string{"istio-base", "istio-ingressgateway", istiodName}) {
 		t.Fatalf("releases %v", got)
 	}
+	assertBaseCRDs(t, s, "1.31.4", baseValues(defaultRevision))
 	if p := s.Find(t, "kubernetes:helm.sh/v4:Chart", istiodName).Provider; p != "pulumi:providers:kubernetes::existing" {
 		t.Errorf("istiod provider %q", p)
 	}
@@ -572,8 +593,15 @@ func TestConnectionStringOnlyInSecret(t *testing.T) {
 // the stack's reference to its own last outputs (infra/mesh/adopt.go), which a targeted up of the
 // cluster layer reads too, and must therefore find its parent in any state: the stack.
 func TestEveryResourceHasAComponent(t *testing.T) {
-	for _, values := range []map[string]string{gkeConfig(nil), existingConfig(nil)} {
-		s := mustDeploy(t, values)
+	for _, tt := range []struct {
+		values  map[string]string
+		invokes []string
+	}{
+		// The one invoke renders Istio's base chart for its CRDs (infra/internal/crds).
+		{gkeConfig(nil), []string{crds.TemplateToken}},
+		{existingConfig(nil), nil},
+	} {
+		s := mustDeploy(t, tt.values)
 		for _, r := range s.Resources {
 			if r.Type == "pulumi:pulumi:StackReference" {
 				if !strings.HasPrefix(r.Parent, "pulumi:pulumi:Stack::") {
@@ -582,15 +610,17 @@ func TestEveryResourceHasAComponent(t *testing.T) {
 				continue
 			}
 			isComponent := strings.HasPrefix(r.Type, "ctmd:")
-			if isComponent && r.Parent != "" && !strings.HasPrefix(r.Parent, "pulumi:pulumi:Stack::") {
+			// A building block of infra/internal (the CRD set) belongs to the component using it.
+			topLevel := isComponent && !strings.HasPrefix(r.Type, "ctmd:crds:")
+			if topLevel && r.Parent != "" && !strings.HasPrefix(r.Parent, "pulumi:pulumi:Stack::") {
 				t.Errorf("component %s %s is nested under %s", r.Type, r.Name, r.Parent)
 			}
 			if !isComponent && !strings.HasPrefix(r.Parent, "ctmd:") {
 				t.Errorf("%s %s has parent %q, want a ctmd component", r.Type, r.Name, r.Parent)
 			}
 		}
-		if len(s.Invokes) != 0 {
-			t.Errorf("unexpected invokes %v", s.Invokes)
+		if !slices.Equal(s.Invokes, tt.invokes) {
+			t.Errorf("invokes %v, want %v", s.Invokes, tt.invokes)
 		}
 	}
 }

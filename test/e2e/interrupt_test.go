@@ -63,11 +63,22 @@ func TestInterruptedUp(t *testing.T) {
 	})
 	rev, next := mesh.Revision(env.istioVersion), mesh.Revision(env.istioNextVersion)
 
+	t.Run("killed while the CRDs are applied", func(t *testing.T) {
+		// The record's create has begun: its hook applies the CRDs before the record is written.
+		// The next up, killed in turn below, must apply them again and write the record.
+		killUp(t, s, cli, out, oncePending(t, s, whenStarts(apitype.OpCreate, "kubernetes:core/v1:ConfigMap", crdRecord)))
+		if _, err := k.kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod-"+rev, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("istiod's Deployment exists (%v): the engine was killed after the CRDs, not while they were applied", err)
+		}
+		// The dead engine's lock, as recoverUp removes it; the up below is the recovery.
+		s.cli(t, "cancel", "--yes")
+	})
+
 	t.Run("killed while the Istio charts install", func(t *testing.T) {
 		// istiod's objects are being applied: base's are in, the gateway's not yet.
 		killUp(t, s, cli, out, oncePending(t, s, whenStarts(apitype.OpCreate, "kubernetes:apps/v1:Deployment", "istiod-"+rev+":istio-system/istiod-"+rev)))
-		if _, err := k.dyn.Resource(crdGVR).Get(ctx, "gateways.networking.istio.io", metav1.GetOptions{}); err != nil {
-			t.Fatalf("base's CRDs: %v: the engine was killed before the install began", err)
+		if _, err := k.kube.CoreV1().ConfigMaps("istio-system").Get(ctx, crdRecord, metav1.GetOptions{}); err != nil {
+			t.Fatalf("the CRDs' record: %v: the engine was killed before the install began", err)
 		}
 		if _, err := k.kube.AppsV1().Deployments("istio-ingress").Get(ctx, mesh.GatewayRelease, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Fatalf("the gateway's Deployment exists (%v): the engine was killed after the install, not during it", err)
@@ -79,6 +90,7 @@ func TestInterruptedUp(t *testing.T) {
 			t.Error("the recovery did not meet the emptied metadata file")
 		}
 		waitIstio(t, k, rev, 1)
+		checkCRDsRecorded(t, k, s)
 		// The killed engine's unfinished creates stay recorded in the state (the engine keeps
 		// them for a person to judge) and make every later up warn; once an up has succeeded,
 		// clearing them is safe and changes nothing.

@@ -116,6 +116,7 @@ func TestIstioFromRealCharts(t *testing.T) {
 				t.Errorf("CRD %s belongs to chart %q, want istio-base", name, got)
 			}
 		}
+		checkCRDsRecorded(t, k, s)
 	})
 	t.Run("gateway pods are what the Gateway selects and the policy admits", func(t *testing.T) {
 		checkGatewayIdentity(t, k)

@@ -40,13 +40,19 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 // oci:// reference with no repository (the provider hands it to Helm's registry client), and any
 // other chart as a name within a Helm repository.
 func chartSource(repository, chart string) helmv4.ChartArgs {
-	if strings.HasPrefix(repository, "oci://") {
-		return helmv4.ChartArgs{Chart: pulumi.String(repository + "/" + chart)}
+	if ref, oci := OCIReference(repository, chart); oci {
+		return helmv4.ChartArgs{Chart: pulumi.String(ref)}
 	}
 	return helmv4.ChartArgs{
 		Chart:          pulumi.String(chart),
 		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(repository)},
 	}
+}
+
+// OCIReference is the full reference of chart in repository, and whether repository is an OCI
+// registry (oci://...) rather than a Helm repository.
+func OCIReference(repository, chart string) (string, bool) {
+	return repository + "/" + chart, strings.HasPrefix(repository, "oci://")
 }
 
 // forceApply marks every object a chart renders so that Pulumi's server-side apply takes over the

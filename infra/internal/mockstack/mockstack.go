@@ -28,6 +28,8 @@ type Resource struct {
 	// Read is true for resources looked up with a Get function rather than managed.
 	Read bool
 	ID   string
+	// Hooks are the resource hooks bound to it, by when they run ("before_create": names).
+	Hooks map[string][]string
 }
 
 // Stack is the record of one program run.
@@ -35,6 +37,8 @@ type Stack struct {
 	mu        sync.Mutex
 	Resources []Resource
 	Invokes   []string
+	// Templates are the options of each chart the provider was asked to render (crds.TemplateToken).
+	Templates []map[string]any
 	// lastOutputs answers stack references (the stack's own outputs of its last update).
 	lastOutputs map[string]string
 }
@@ -97,6 +101,13 @@ func (s *Stack) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Parent = ref(args.RegisterRPC.GetParent())
 		for _, dep := range args.RegisterRPC.GetDependencies() {
 			r.DependsOn = append(r.DependsOn, ref(dep))
+		}
+		if h := args.RegisterRPC.GetHooks(); h != nil {
+			r.Hooks = map[string][]string{
+				"before_create": h.GetBeforeCreate(), "after_create": h.GetAfterCreate(),
+				"before_update": h.GetBeforeUpdate(), "after_update": h.GetAfterUpdate(),
+				"before_delete": h.GetBeforeDelete(), "after_delete": h.GetAfterDelete(),
+			}
 		}
 	case args.ReadRPC != nil:
 		r.Read = true
@@ -203,7 +214,34 @@ func (s *Stack) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			"visibility": resource.NewProperty(visibility),
 		}, nil
 	}
+	if args.Token == templateToken {
+		return s.template(args.Args["jsonOpts"].StringValue())
+	}
 	return resource.PropertyMap{}, nil
+}
+
+const templateToken = "kubernetes:helm:template"
+
+// TemplateCRDs are the CRDs the mocks render for any chart, each labelled with the chart's version
+// so that a new version changes them.
+var TemplateCRDs = []string{"destinationrules.networking.istio.io", "virtualservices.networking.istio.io"}
+
+func (s *Stack) template(jsonOpts string) (resource.PropertyMap, error) {
+	var opts map[string]any
+	if err := json.Unmarshal([]byte(jsonOpts), &opts); err != nil {
+		return nil, fmt.Errorf("jsonOpts: %w", err)
+	}
+	s.mu.Lock()
+	s.Templates = append(s.Templates, opts)
+	s.mu.Unlock()
+	var objects []any
+	for _, name := range TemplateCRDs {
+		objects = append(objects, map[string]any{
+			"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+			"metadata": map[string]any{"name": name, "labels": map[string]any{"app.kubernetes.io/version": opts["version"]}},
+		})
+	}
+	return resource.NewPropertyMapFromMap(map[string]any{"result": objects}), nil
 }
 
 // Find returns the resource of the given type and logical name.

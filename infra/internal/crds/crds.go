@@ -1,0 +1,226 @@
+// Package crds installs the CustomResourceDefinitions of a Helm chart without holding each in the
+// stack's state. The kubernetes provider stores an object three times (inputs, the same inputs in
+// the outputs, the live object), and a CRD carries up to 180 KB of schema: Istio's 15 were 7 of
+// the 8.6 MB of an exported state and 3 s of every preview (docs/performance.md).
+//
+// The stack holds one small record object instead, a ConfigMap that names the chart and a digest of
+// each CRD it renders, so a preview still names every CRD that changes. A resource hook of that
+// record (https://www.pulumi.com/docs/iac/concepts/options/hooks/) applies the CRDs with
+// server-side apply before the record is created or updated, and waits until the API server
+// serves them. A killed `pulumi up` is finished by the next one: the record is written only after
+// the CRDs are applied, so an update killed before that finds the record's change again, and
+// applying a CRD again is harmless.
+//
+// The CRDs are kept when the record is deleted, as Helm keeps them (Istio marks its CRDs
+// helm.sh/resource-policy: keep): deleting a CRD deletes every object of its kind.
+package crds
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/internal/charts"
+)
+
+// Args is one chart whose CRDs are installed.
+type Args struct {
+	Provider *kubernetes.Provider
+	// Kubeconfig is what the provider was given, for the hook's own client: the contents, or ""
+	// for the ambient kubeconfig ($KUBECONFIG or ~/.kube/config). The chart is rendered only once
+	// it is known, which is when the provider can run: on a first preview of a cluster the stack
+	// creates, the record's digests are then "known after apply".
+	Kubeconfig pulumi.StringOutput
+	// Chart is rendered as Helm would under the release name ReleaseName, in Namespace, which is
+	// also where the record goes. Its values must be plain (no outputs): the program sends them
+	// to the provider as JSON.
+	Chart       charts.Args
+	ReleaseName string
+	Namespace   string
+	// Record depends on these (the record's namespace).
+	After []pulumi.Resource
+}
+
+// Set is the component of one chart's CRDs.
+type Set struct {
+	pulumi.ResourceState
+	// Names are the CRDs the chart renders, sorted.
+	Names pulumi.StringArrayOutput
+}
+
+// RecordSuffix ends the name of the record ConfigMap: <release name>-crds.
+const RecordSuffix = "-crds"
+
+// ChartKey is the record's entry naming the chart and version its CRDs come from.
+const ChartKey = "chart"
+
+// New renders the chart, records its CRDs and applies them from the record's hook.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Set, error) {
+	s := &Set{}
+	if err := ctx.RegisterComponentResource("ctmd:crds:Set", name, s, opts...); err != nil {
+		return nil, err
+	}
+	// The hook's client takes the kubeconfig the provider takes, kept in memory, never in a
+	// resource's inputs. The record is not secret: the kubeconfig only gates it.
+	var applied crdSet
+	record := pulumi.Unsecret(pulumi.All(render(ctx, args), args.Kubeconfig).ApplyT(func(v []any) (map[string]string, error) {
+		crds, err := crdsOf(v[0].([]any), args.Chart.Chart)
+		if err != nil {
+			return nil, err
+		}
+		applied.set(v[1].(string), crds)
+		return recordOf(args.Chart, crds)
+	})).(pulumi.StringMapOutput)
+	hook, err := ctx.RegisterResourceHook(name+"-apply-crds", func(*pulumi.ResourceHookArgs) error {
+		kubeconfig, crds := applied.get()
+		return apply(ctx.Context(), kubeconfig, crds)
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if _, err := corev1.NewConfigMap(ctx, name+RecordSuffix, &corev1.ConfigMapArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String(args.ReleaseName + RecordSuffix),
+			Namespace: pulumi.String(args.Namespace),
+			Labels:    pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("ctmd")},
+		},
+		Data: record,
+	}, pulumi.Parent(s), pulumi.Provider(args.Provider), pulumi.DependsOn(args.After),
+		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
+			BeforeCreate: []*pulumi.ResourceHook{hook},
+			BeforeUpdate: []*pulumi.ResourceHook{hook},
+		})); err != nil {
+		return nil, err
+	}
+	s.Names = record.ApplyT(namesOf).(pulumi.StringArrayOutput)
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"names": s.Names}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// TemplateToken is the kubernetes provider's function that renders a chart as `helm template` does
+// and returns its objects (what the SDK's helm.v3.Chart calls; the SDK package itself would add
+// every Kubernetes kind to the program's build, infra/mesh relinquish says what that costs).
+const TemplateToken = "kubernetes:helm:template"
+
+// render asks the provider to render the chart. The request is sent without the kubeconfig's secret
+// flag, which would otherwise mark the rendered objects, so the record, secret and hide its digests
+// from a preview; the kubeconfig itself is not sent.
+func render(ctx *pulumi.Context, args Args) pulumi.ArrayOutput {
+	jsonOpts := pulumi.Unsecret(args.Kubeconfig).ApplyT(func(string) (string, error) {
+		return templateOptions(args)
+	}).(pulumi.StringOutput)
+	result := ctx.InvokeOutput(TemplateToken, pulumi.Map{"jsonOpts": jsonOpts}, pulumi.MapOutput{},
+		pulumi.InvokeOutputOptions{InvokeOptions: []pulumi.InvokeOption{pulumi.Provider(args.Provider)}})
+	return result.(pulumi.MapOutput).ApplyT(func(m map[string]any) []any {
+		objects, _ := m["result"].([]any)
+		return objects
+	}).(pulumi.ArrayOutput)
+}
+
+// templateOptions is the provider's HelmChartOpts (pulumi-kubernetes provider/pkg/provider,
+// invoke_helm_template.go) for the chart: an oci:// chart is a full reference, any other chart a
+// name within its repository, as charts.New sends them.
+func templateOptions(args Args) (string, error) {
+	values := map[string]any{}
+	for key, v := range args.Chart.Values {
+		values[key] = v
+	}
+	plain, err := json.Marshal(values)
+	if err != nil {
+		return "", fmt.Errorf("values of chart %s: %w", args.Chart.Chart, err)
+	}
+	opts := map[string]any{
+		"chart":        args.Chart.Chart,
+		"version":      args.Chart.Version,
+		"namespace":    args.Namespace,
+		"release_name": args.ReleaseName,
+		"values":       json.RawMessage(plain),
+	}
+	if ref, oci := charts.OCIReference(args.Chart.Repository, args.Chart.Chart); oci {
+		opts["chart"] = ref
+	} else {
+		opts["fetch_opts"] = map[string]string{"repo": args.Chart.Repository}
+	}
+	out, err := json.Marshal(opts)
+	return string(out), err
+}
+
+// crdsOf returns the CRDs among the chart's objects; the chart itself applies the rest, leaving
+// the CRDs out by name.
+func crdsOf(objects []any, chart string) ([]map[string]any, error) {
+	var crds []map[string]any
+	for _, o := range objects {
+		if obj, _ := o.(map[string]any); obj["kind"] == "CustomResourceDefinition" {
+			crds = append(crds, obj)
+		}
+	}
+	if len(crds) == 0 {
+		return nil, fmt.Errorf("chart %s renders no CustomResourceDefinition", chart)
+	}
+	slices.SortFunc(crds, func(a, b map[string]any) int { return strings.Compare(nameOf(a), nameOf(b)) })
+	return crds, nil
+}
+
+// recordOf is the record's data: the chart and version, and per CRD the SHA-256 of its rendered
+// JSON (encoding/json sorts keys, so the digest changes only with the CRD).
+func recordOf(chart charts.Args, crds []map[string]any) (map[string]string, error) {
+	data := map[string]string{ChartKey: chart.Chart + " " + chart.Version}
+	for _, crd := range crds {
+		raw, err := json.Marshal(crd)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(raw)
+		data[nameOf(crd)] = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return data, nil
+}
+
+func namesOf(record map[string]string) []string {
+	names := make([]string, 0, len(record))
+	for key := range record {
+		if key != ChartKey {
+			names = append(names, key)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func nameOf(obj map[string]any) string {
+	metadata, _ := obj["metadata"].(map[string]any)
+	name, _ := metadata["name"].(string)
+	return name
+}
+
+// crdSet hands the rendered CRDs and the kubeconfig from the program's outputs to the hook, which
+// the engine calls after the record's inputs, computed from the same outputs, are resolved.
+type crdSet struct {
+	mu         sync.Mutex
+	crds       []map[string]any
+	kubeconfig string
+}
+
+func (c *crdSet) set(kubeconfig string, crds []map[string]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.kubeconfig, c.crds = kubeconfig, crds
+}
+
+func (c *crdSet) get() (string, []map[string]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kubeconfig, c.crds
+}
