@@ -8,16 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	kmetav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/cryptotracker/ctmd/infra/cluster"
-	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/mesh"
 	"github.com/cryptotracker/ctmd/infra/stack"
 )
@@ -29,8 +25,8 @@ const crdRecord = "istio-base-crds"
 const crdType = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 
 // checkCRDsRecorded checks that the stack's last update applied Istio's CRDs itself, from the
-// record's hook (each CRD carries the hook's field manager), that the record lists every one, and
-// that the state holds none of them as a resource.
+// base chart's render (its instance label) by the record's hook (the hook's field manager), that
+// the record lists every one, and that the state holds none of them as a resource.
 func checkCRDsRecorded(t *testing.T, k clients, s *testStack) {
 	t.Helper()
 	ctx := t.Context()
@@ -44,6 +40,9 @@ func checkCRDsRecorded(t *testing.T, k clients, s *testStack) {
 		if err != nil {
 			t.Errorf("CRD %s: %v", name, err)
 			continue
+		}
+		if got := crd.GetLabels()["app.kubernetes.io/instance"]; got != "istio-base" {
+			t.Errorf("CRD %s belongs to chart %q, want istio-base", name, got)
 		}
 		if !slices.ContainsFunc(crd.GetManagedFields(), func(f kmetav1.ManagedFieldsEntry) bool { return f.Manager == "ctmd-crds" }) {
 			t.Errorf("CRD %s was not applied by the record's hook (field manager ctmd-crds)", name)
@@ -100,27 +99,14 @@ func TestCRDObjectsMigration(t *testing.T) {
 // component and resource names (so the same URNs) and the same Istio outputs: the base chart, its
 // CRDs among its objects.
 func crdObjectsLayout(ctx *pulumi.Context) error {
-	cfg, err := config.Load(ctx)
-	if err != nil {
-		return err
-	}
-	target, err := cluster.Existing(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	m := &struct{ pulumi.ResourceState }{}
-	if err := ctx.RegisterComponentResource("ctmd:mesh:Istio", "istio", m); err != nil {
-		return err
-	}
-	opts := []pulumi.ResourceOption{pulumi.Parent(m), pulumi.Provider(target.Provider)}
-	ns, err := corev1.NewNamespace(ctx, "istio-system", &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("istio-system")}}, opts...)
+	cfg, _, opts, namespaces, err := frozenMesh(ctx, "istio-system")
 	if err != nil {
 		return err
 	}
 	revision := mesh.Revision(cfg.IstioVersion)
 	if _, err := helmv4.NewChart(ctx, "istio-base", &helmv4.ChartArgs{
 		Name: pulumi.String("istio-base"), Chart: pulumi.String("base"), Version: pulumi.String(cfg.IstioVersion),
-		Namespace:      ns.Metadata.Name(),
+		Namespace:      namespaces["istio-system"],
 		RepositoryOpts: &helmv4.RepositoryOptsArgs{Repo: pulumi.String(cfg.IstioChartRepository)},
 		Values: pulumi.Map{"defaultRevision": pulumi.String(revision),
 			"base": pulumi.Map{"validationFailurePolicy": pulumi.String("Fail")}},

@@ -285,26 +285,9 @@ func readyReplicaSets(t *testing.T, k clients) []string {
 // without, it is one release istiod and the namespace has istio-injection=enabled.
 func legacyLayout(revisions bool) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
-		cfg, err := config.Load(ctx)
+		cfg, target, opts, namespaces, err := frozenMesh(ctx, "istio-system", "istio-ingress")
 		if err != nil {
 			return err
-		}
-		target, err := cluster.Existing(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		m := &struct{ pulumi.ResourceState }{}
-		if err := ctx.RegisterComponentResource("ctmd:mesh:Istio", "istio", m); err != nil {
-			return err
-		}
-		opts := []pulumi.ResourceOption{pulumi.Parent(m), pulumi.Provider(target.Provider)}
-		namespaces := map[string]pulumi.StringOutput{}
-		for _, name := range []string{"istio-system", "istio-ingress"} {
-			ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name)}}, opts...)
-			if err != nil {
-				return err
-			}
-			namespaces[name] = ns.Metadata.Name().Elem()
 		}
 		// The properties helmv3.NewRelease sends, by type token like infra/mesh's read of them.
 		release := func(name, chart, namespace string, values pulumi.Map, after ...pulumi.Resource) (pulumi.Resource, error) {
@@ -347,6 +330,34 @@ func legacyLayout(revisions bool) pulumi.RunFunc {
 		})
 		return err
 	}
+}
+
+// frozenMesh declares what every frozen layout of the mesh had, under the names the program gave
+// them (so the same URNs): the adopted cluster's provider, the mesh component and its namespaces.
+// It returns the options of the component's children and each namespace's name.
+func frozenMesh(ctx *pulumi.Context, names ...string) (*config.Config, *cluster.Cluster, []pulumi.ResourceOption, map[string]pulumi.StringOutput, error) {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	target, err := cluster.Existing(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	m := &struct{ pulumi.ResourceState }{}
+	if err := ctx.RegisterComponentResource("ctmd:mesh:Istio", "istio", m); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	opts := []pulumi.ResourceOption{pulumi.Parent(m), pulumi.Provider(target.Provider)}
+	namespaces := map[string]pulumi.StringOutput{}
+	for _, name := range names {
+		ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(name)}}, opts...)
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		namespaces[name] = ns.Metadata.Name().Elem()
+	}
+	return cfg, target, opts, namespaces, nil
 }
 
 // uids identifies the objects the move from Helm releases to charts must keep in place: the CRDs
