@@ -151,7 +151,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	withoutCRDs := baseValues()
 	withoutCRDs["base"].(pulumi.Map)["excludedCRDs"] = crdSet.Names
-	base, err := release(baseRelease, "base", active, system, withoutCRDs, crdSet)
+	base, err := release(baseRelease, "base", active, system, withoutCRDs, crdSet.Record)
 	if err != nil {
 		return nil, err
 	}

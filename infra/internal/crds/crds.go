@@ -53,7 +53,11 @@ type Args struct {
 // Set is the component of one chart's CRDs.
 type Set struct {
 	pulumi.ResourceState
-	// Names are the CRDs the chart renders, sorted.
+	// Record is what depends on the CRDs waits for: once it is created or updated, its hook has
+	// applied them. (A dependency on the component alone may be registered before the record is
+	// among its children, and then does not wait for it.)
+	Record pulumi.Resource
+	// Names are the CRDs the chart renders, sorted, known once Record is written.
 	Names pulumi.StringArrayOutput
 }
 
@@ -72,7 +76,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// The hook's client takes the kubeconfig the provider takes, kept in memory, never in a
 	// resource's inputs. The record is not secret: the kubeconfig only gates it.
 	var applied crdSet
-	record := pulumi.Unsecret(pulumi.All(render(ctx, args), args.Kubeconfig).ApplyT(func(v []any) (map[string]string, error) {
+	data := pulumi.Unsecret(pulumi.All(render(ctx, args), args.Kubeconfig).ApplyT(func(v []any) (map[string]string, error) {
 		crds, err := crdsOf(v[0].([]any), args.Chart.Chart)
 		if err != nil {
 			return nil, err
@@ -88,21 +92,23 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if _, err := corev1.NewConfigMap(ctx, name+RecordSuffix, &corev1.ConfigMapArgs{
+	record, err := corev1.NewConfigMap(ctx, name+RecordSuffix, &corev1.ConfigMapArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name:      pulumi.String(args.ReleaseName + RecordSuffix),
 			Namespace: pulumi.String(args.Namespace),
 			Labels:    pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("ctmd")},
 		},
-		Data: record,
+		Data: data,
 	}, pulumi.Parent(s), pulumi.Provider(args.Provider), pulumi.DependsOn(args.After),
 		pulumi.ResourceHooks(&pulumi.ResourceHookBinding{
 			BeforeCreate: []*pulumi.ResourceHook{hook},
 			BeforeUpdate: []*pulumi.ResourceHook{hook},
-		})); err != nil {
+		}))
+	if err != nil {
 		return nil, err
 	}
-	s.Names = record.ApplyT(namesOf).(pulumi.StringArrayOutput)
+	s.Record = record
+	s.Names = record.Data.ApplyT(namesOf).(pulumi.StringArrayOutput)
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"names": s.Names}); err != nil {
 		return nil, err
 	}
