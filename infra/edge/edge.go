@@ -17,6 +17,7 @@ import (
 
 	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/internal/charts"
+	"github.com/cryptotracker/ctmd/infra/internal/crds"
 	"github.com/cryptotracker/ctmd/infra/internal/object"
 )
 
@@ -47,7 +48,10 @@ var ControllerLabels = map[string]string{
 // Args configures the edge.
 type Args struct {
 	Provider *kubernetes.Provider
-	Edge     config.Edge
+	// Kubeconfig is what Provider was given ("" for the ambient kubeconfig), for the client that
+	// applies cert-manager's CRDs.
+	Kubeconfig pulumi.StringOutput
+	Edge       config.Edge
 	// ClusterName names the Google service account (target gke).
 	ClusterName string
 	// IngressIP is the address the A record points at (target gke: the reserved address).
@@ -90,10 +94,24 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		if err != nil {
 			return nil, err
 		}
+		// cert-manager's CRDs are applied from a record's hook, not held in the state
+		// (infra/internal/crds); the chart, which leaves them out by default, runs once they are.
+		crdSet, err := crds.New(ctx, CertManagerRelease, crds.Args{
+			Provider:   args.Provider,
+			Kubeconfig: args.Kubeconfig,
+			Chart: charts.Args{Repository: args.Edge.CertManagerChartRepository, Chart: "cert-manager", Version: args.Edge.CertManagerVersion,
+				Values: pulumi.Map{"crds": pulumi.Map{"enabled": pulumi.Bool(true)}}},
+			ReleaseName: CertManagerRelease,
+			Namespace:   CertManagerNamespace,
+			After:       []pulumi.Resource{ns},
+		}, pulumi.Parent(e), pulumi.Provider(args.Provider))
+		if err != nil {
+			return nil, err
+		}
 		chart, err := charts.New(ctx, CertManagerRelease, charts.Args{
 			Repository: args.Edge.CertManagerChartRepository, Chart: "cert-manager", Version: args.Edge.CertManagerVersion,
 			Namespace: ns.Metadata.Name(), Values: certManagerValues(identity),
-		}, child(ns)...)
+		}, child(ns, crdSet.Record)...)
 		if err != nil {
 			return nil, err
 		}
@@ -119,16 +137,16 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 func isNil(r pulumi.Resource) bool { return r == nil }
 
-// certManagerValues are the chart's values: its CRDs with it (the chart leaves them out by
-// default), the Certificate's Secret deleted with the Certificate, so removing the domain leaves
-// no certificate behind, and, on gke, the controller's service account annotated with the Google
-// service account it acts as.
+// certManagerValues are the chart's values: without its CRDs (the CRD record applies them, and
+// keeps them when the edge goes, as the chart's crds.keep would: they, and any issuer the user
+// added, outlive cert-manager, as cert-manager advises,
+// https://cert-manager.io/docs/installation/helm/#crd-considerations), the Certificate's Secret
+// deleted with the Certificate, so removing the domain leaves no certificate behind, and, on gke,
+// the controller's service account annotated with the Google service account it acts as.
 func certManagerValues(identity *googleIdentity) pulumi.Map {
 	values := pulumi.Map{
-		// crds.keep (default true) marks the CRDs helm.sh/resource-policy: keep: they, and any
-		// issuer the user added, outlive the chart, as cert-manager advises
-		// (https://cert-manager.io/docs/installation/helm/#crd-considerations).
-		"crds":                      pulumi.Map{"enabled": pulumi.Bool(true)},
+		// Explicit, though it is the chart's default: the CRDs must never come from the chart too.
+		"crds":                      pulumi.Map{"enabled": pulumi.Bool(false)},
 		"enableCertificateOwnerRef": pulumi.Bool(true),
 		// A Helm post-install hook that polls the webhook until it serves, which a rendered chart
 		// would run as a plain Job on every change; the webhook configurations' wait below is

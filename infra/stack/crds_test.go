@@ -11,32 +11,44 @@ import (
 
 const crdSet, crdRecord = "ctmd:crds:Set::istio-base", "kubernetes:core/v1:ConfigMap::istio-base-crds"
 
-// assertBaseCRDs checks that Istio's base chart was rendered once, as the release istio-base in
-// istio-system at version with those values, and that the stack holds its CRDs only as the record:
-// the chart and a SHA-256 per CRD, in the CRD set's component. It returns the record.
+// assertBaseCRDs checks Istio's base chart's CRDs (assertCRDRecord).
 func assertBaseCRDs(t *testing.T, s *run, version, values string) mockstack.Resource {
 	t.Helper()
-	if len(s.Templates) != 1 {
-		t.Fatalf("charts rendered %v, want the base chart once", s.Templates)
-	}
-	opts := s.Templates[0]
-	for key, want := range map[string]string{"version": version, "namespace": "istio-system", "release_name": "istio-base"} {
-		if opts[key] != want {
-			t.Errorf("base chart rendered with %s %v, want %s", key, opts[key], want)
+	return assertCRDRecord(t, s, "istio-base", "istio-system", "base", version, values)
+}
+
+// assertCRDRecord checks that the chart was rendered once, as the release in namespace at version
+// with those values, and that the stack holds its CRDs only as the record: the chart and a SHA-256
+// per CRD, in the CRD set's component, with the hooks that apply them. It returns the record.
+func assertCRDRecord(t *testing.T, s *run, release, namespace, chart, version, values string) mockstack.Resource {
+	t.Helper()
+	var rendered []map[string]any
+	for _, opts := range s.Templates {
+		if opts["release_name"] == release {
+			rendered = append(rendered, opts)
 		}
 	}
-	assertJSON(t, "base chart values", opts["values"], values)
-	record := s.Find(t, "kubernetes:core/v1:ConfigMap", "istio-base"+crds.RecordSuffix)
-	if record.Parent != crdSet {
-		t.Errorf("record's parent %q, want %s", record.Parent, crdSet)
+	if len(rendered) != 1 {
+		t.Fatalf("charts rendered %v, want %s once", s.Templates, release)
+	}
+	opts := rendered[0]
+	for key, want := range map[string]string{"version": version, "namespace": namespace} {
+		if opts[key] != want {
+			t.Errorf("%s rendered with %s %v, want %s", release, key, opts[key], want)
+		}
+	}
+	assertJSON(t, release+" values", opts["values"], values)
+	record := s.Find(t, "kubernetes:core/v1:ConfigMap", release+crds.RecordSuffix)
+	if want := "ctmd:crds:Set::" + release; record.Parent != want {
+		t.Errorf("record's parent %q, want %s", record.Parent, want)
 	}
 	inputs := mockstack.Plain(record.Inputs)
-	if got := mockstack.Get(inputs, "metadata.namespace"); got != "istio-system" {
-		t.Errorf("record in namespace %v, want istio-system", got)
+	if got := mockstack.Get(inputs, "metadata.namespace"); got != namespace {
+		t.Errorf("record in namespace %v, want %s", got, namespace)
 	}
 	data, _ := inputs["data"].(map[string]any)
-	if data[crds.ChartKey] != "base "+version {
-		t.Errorf("record names chart %v, want base %s", data[crds.ChartKey], version)
+	if want := chart + " " + version; data[crds.ChartKey] != want {
+		t.Errorf("record names chart %v, want %s", data[crds.ChartKey], want)
 	}
 	for _, name := range mockstack.TemplateCRDs {
 		if digest, _ := data[name].(string); !strings.HasPrefix(digest, "sha256:") || len(digest) != len("sha256:")+64 {
@@ -50,7 +62,8 @@ func assertBaseCRDs(t *testing.T, s *run, version, values string) mockstack.Reso
 	// update killed before the record changed finds the change again and applies them again. An
 	// after-hook would leave a record whose CRDs were never applied; no delete hook, so deleting
 	// the record keeps the CRDs.
-	want := map[string][]string{"before_create": {"istio-base-apply-crds"}, "before_update": {"istio-base-apply-crds"},
+	hook := []string{release + "-apply-crds"}
+	want := map[string][]string{"before_create": hook, "before_update": hook,
 		"after_create": nil, "after_update": nil, "before_delete": nil, "after_delete": nil}
 	if !reflect.DeepEqual(record.Hooks, want) {
 		t.Errorf("record's hooks %v, want %v", record.Hooks, want)

@@ -113,6 +113,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	if cfg.Edge.HTTPS() {
 		e, err := edge.New(ctx, "edge", edge.Args{
 			Provider:         target.Provider,
+			Kubeconfig:       target.Kubeconfig,
 			Edge:             cfg.Edge,
 			ClusterName:      cfg.ClusterName,
 			IngressIP:        reservedIngressIP,

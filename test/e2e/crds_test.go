@@ -24,25 +24,35 @@ const crdRecord = "istio-base-crds"
 // crdType is the type token a CRD has in a state that holds it as a resource.
 const crdType = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 
-// checkCRDsRecorded checks that the stack's last update applied Istio's CRDs itself, from the
-// base chart's render (its instance label) by the record's hook (the hook's field manager), that
-// the record lists every one, and that the state holds none of them as a resource.
+// checkCRDsRecorded checks Istio's CRDs (checkRecord) against the base chart's record.
 func checkCRDsRecorded(t *testing.T, k clients, s *testStack) {
 	t.Helper()
-	ctx := t.Context()
-	record, err := k.kube.CoreV1().ConfigMaps("istio-system").Get(ctx, crdRecord, kmetav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("the CRDs' record: %v", err)
-	}
+	names := make([]string, 0, len(meshGVRs))
 	for _, gvr := range meshGVRs {
-		name := gvr.Resource + "." + gvr.Group
+		names = append(names, gvr.Resource+"."+gvr.Group)
+	}
+	checkRecord(t, k, s, "istio-system", "istio-base", names)
+}
+
+// checkRecord checks that the stack's last update applied these CRDs of the chart installed as
+// release itself, from the chart's render (its instance label) by the record's hook (the hook's
+// field manager), that the release's record in namespace lists each, and that the state holds no
+// CRD as a resource.
+func checkRecord(t *testing.T, k clients, s *testStack, namespace, release string, names []string) {
+	t.Helper()
+	ctx := t.Context()
+	record, err := k.kube.CoreV1().ConfigMaps(namespace).Get(ctx, release+"-crds", kmetav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the CRDs' record of %s: %v", release, err)
+	}
+	for _, name := range names {
 		crd, err := k.dyn.Resource(crdGVR).Get(ctx, name, kmetav1.GetOptions{})
 		if err != nil {
 			t.Errorf("CRD %s: %v", name, err)
 			continue
 		}
-		if got := crd.GetLabels()["app.kubernetes.io/instance"]; got != "istio-base" {
-			t.Errorf("CRD %s belongs to chart %q, want istio-base", name, got)
+		if got := crd.GetLabels()["app.kubernetes.io/instance"]; got != release {
+			t.Errorf("CRD %s belongs to chart %q, want %s", name, got, release)
 		}
 		if !slices.ContainsFunc(crd.GetManagedFields(), func(f kmetav1.ManagedFieldsEntry) bool { return f.Manager == "ctmd-crds" }) {
 			t.Errorf("CRD %s was not applied by the record's hook (field manager ctmd-crds)", name)
@@ -52,7 +62,7 @@ func checkCRDsRecorded(t *testing.T, k clients, s *testStack) {
 		}
 	}
 	if state := s.cli(t, "stack", "export"); strings.Contains(state, crdType) {
-		t.Errorf("the state holds %s resources, want only the record", crdType)
+		t.Errorf("the state holds %s resources, want only the records", crdType)
 	}
 }
 

@@ -107,6 +107,9 @@ func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *tran
 	]`)
 	assertJSON(t, "VirtualService hosts", specField(t, k, virtualServiceGVR, "ctmd", "hosts"), `["`+e2eDomain+`"]`)
 	checkCertificateSchemaEnforced(t, k)
+	checkRecord(t, k, s, "cert-manager", "cert-manager", []string{
+		"certificates.cert-manager.io", "certificaterequests.cert-manager.io", "issuers.cert-manager.io",
+		"clusterissuers.cert-manager.io", "orders.acme.cert-manager.io", "challenges.acme.cert-manager.io"})
 	s.assertNoOp(t, out)
 	analyzeMesh(t, "adding the domain", withoutIstio)
 
@@ -149,8 +152,8 @@ func checkDomainAddedAndRemoved(t *testing.T, k clients, s *testStack, out *tran
 	if _, err := k.kube.AppsV1().Deployments("cert-manager").Get(ctx, "cert-manager", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("cert-manager's controller after the domain was removed: %v, want it uninstalled", err)
 	}
-	// The chart marks its CRDs helm.sh/resource-policy: keep, which the engine honours: deleting
-	// them would delete every cert-manager object of the cluster (docs/https.md).
+	// The CRDs' record has no delete hook: the CRDs stay, as the chart's crds.keep would keep
+	// them; deleting them would delete every cert-manager object of the cluster (docs/https.md).
 	if _, err := k.dyn.Resource(crdGVR).Get(ctx, "certificates.cert-manager.io", metav1.GetOptions{}); err != nil {
 		t.Errorf("cert-manager's Certificate CRD after the domain was removed: %v, want it kept", err)
 	}
