@@ -46,7 +46,7 @@ bench: ## GET /api/v1/currencies under 64 clients on loopback vs a bare net/http
 	go test -count=1 -run '^TestLoad$$' -v ./service/api/ -load $(BENCH_DURATION)
 
 # Not in make e2e: it measures, on two clusters of its own, and asserts nothing.
-bench-iac: tools ## first pulumi up, no-op previews, state size and resources on the local cluster, now and as the program was built before
+bench-iac: tools infra-bin ## first pulumi up, no-op previews, state size and resources on the local cluster, now and as the program was built before
 	hack/bench-iac.sh
 
 lint: lint-go lint-actions ## every linter: Go, the GitHub workflows and the tagged e2e suite
@@ -71,14 +71,22 @@ push: ## docker push $(IMAGE), a version tag (never latest), and print it with i
 ## ---- infra (Pulumi program) ----
 # The stack `make preview` and `make up` act on; the Pulumi CLI must be logged in (see README).
 STACK ?= dev
+# Pulumi.yaml runs this binary as it is (runtime option binary: no `go build` check on every run);
+# it carries the digest of its sources and refuses to run once they change (infra/internal/source).
+INFRA_BIN        := bin/ctmd-infra
+INFRA_LDFLAGS     = -X github.com/cryptotracker/ctmd/infra/internal/source.built=$$(go run ./infra/cmd/source-digest)
 
-.PHONY: preview up lint-actions
+.PHONY: preview up infra-bin lint-actions
 
-preview: ## pulumi preview of $(STACK) with a full diff
+preview: infra-bin ## pulumi preview of $(STACK) with a full diff
 	pulumi preview --stack '$(STACK)' --diff
 
-up: ## pulumi up of $(STACK) (asks before changing anything)
+up: infra-bin ## pulumi up of $(STACK) (asks before changing anything)
 	pulumi up --stack '$(STACK)'
+
+# go build skips the link while the sources and the stamp are unchanged.
+infra-bin: ## build the Pulumi program into $(INFRA_BIN), stamped with its sources' digest (run after every change of infra/, go.mod or go.sum)
+	go build -ldflags "$(INFRA_LDFLAGS)" -o '$(INFRA_BIN)' ./infra
 
 lint-actions: ## actionlint the GitHub workflows (pinned in versions.env)
 	go run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)

@@ -2,10 +2,11 @@
 # make bench-iac: what `pulumi` costs on the local cluster, run as a user runs it (the pinned CLI and
 # Go language host, Istio's charts from the loopback repository, the app, defaults otherwise): the
 # first `pulumi up --yes`, three `pulumi preview --expect-no-changes`, the state's size and its
-# resource count. Twice, each on a fresh cluster of its own: the program as Pulumi.yaml builds it
-# now (buildTarget: linked once, then reused while its sources are unchanged), and as it was built
-# before (runtime: go alone: linked into a new temporary file on every run), so the two compare in
-# one run on the same machine at the same hour. Figures, not assertions: BENCH_IAC_RUNS previews.
+# resource count. Three times, each on a fresh cluster of its own: the program as Pulumi.yaml runs it
+# now (binary: built by make infra-bin, run as it is), with the host's buildTarget (go build on each
+# run, which skips the link while the sources are unchanged), and as it was built before (runtime:
+# go alone: linked into a new temporary file on every run), so they compare in one run on the same
+# machine at the same hour. Figures, not assertions: BENCH_IAC_RUNS previews.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -42,15 +43,16 @@ seconds() {
 	awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }'
 }
 
-# bench LAYOUT LABEL: one layout's figures (its project in $work/LAYOUT), as a line of the table.
+# bench LAYOUT LABEL [GOFLAGS]: one layout's figures (its project in $work/LAYOUT), as a line of the
+# table; GOFLAGS reaches the language host's go build.
 bench() {
-	local layout=$1 label=$2 project=$work/$1 cluster=$work/$1-cluster home=$work/$1-home up previews=() state checkpoint count
+	local layout=$1 label=$2 goflags=${3:-} project=$work/$1 cluster=$work/$1-cluster home=$work/$1-home up previews=() state checkpoint count
 	log="$work/$layout.log"
 	mkdir -p "$home" "$work/$layout-state"
 	CTMD_CLUSTER_DIR=$cluster "$CTMD_ROOT/hack/cluster.sh" up >/dev/null 2>>"$log"
 	# shellcheck source=/dev/null
 	source "$cluster/env" # KUBECONFIG and CTMD_CHART_REPO
-	export KUBECONFIG PULUMI_HOME=$home PULUMI_BACKEND_URL=file://$work/$layout-state
+	export KUBECONFIG PULUMI_HOME=$home PULUMI_BACKEND_URL=file://$work/$layout-state GOFLAGS=$goflags
 	# The language host starts in the checkout's infra/: tell hack/pulumi-language-go.sh whose
 	# runtime options to pass.
 	export CTMD_PULUMI_PROJECT=$project/Pulumi.yaml
@@ -77,21 +79,26 @@ bench() {
 }
 
 # Each layout is a project file in a directory of its own (the stack's settings file goes there, not
-# into the checkout) naming the checkout's program. Now: Pulumi.yaml as it is, its buildTarget made
-# absolute; before: the same without the runtime options.
-now=$work/now before=$work/before
-mkdir -p "$now" "$before"
-sed -e "s|^main: .*|main: $CTMD_ROOT/infra/|" -e "s|^    buildTarget: .*|    buildTarget: $CTMD_ROOT/bin/ctmd-infra|" \
-	"$CTMD_ROOT/Pulumi.yaml" >"$now/Pulumi.yaml"
+# into the checkout) naming the checkout's program. Now: Pulumi.yaml as it is (its binary is
+# relative to main, the checkout's infra/); buildTarget: the runtime's options replaced by a
+# buildTarget of its own; before: no runtime options. The host's builds get the stamp make
+# infra-bin gives (through GOFLAGS), or the program would refuse to run as unstamped.
+now=$work/now target=$work/target before=$work/before
+mkdir -p "$now" "$target" "$before"
+sed -e "s|^main: .*|main: $CTMD_ROOT/infra/|" "$CTMD_ROOT/Pulumi.yaml" >"$now/Pulumi.yaml"
+sed "/^runtime:/,/^main:/c\\runtime:\\n  name: go\\n  options:\\n    buildTarget: $CTMD_ROOT/bin/ctmd-infra-buildtarget\\nmain: $CTMD_ROOT/infra/" \
+	"$CTMD_ROOT/Pulumi.yaml" >"$target/Pulumi.yaml"
 sed "/^runtime:/,/^main:/c\\runtime: go\\nmain: $CTMD_ROOT/infra/" "$CTMD_ROOT/Pulumi.yaml" >"$before/Pulumi.yaml"
+stamp="-ldflags=-X=github.com/cryptotracker/ctmd/infra/internal/source.built=$(cd "$CTMD_ROOT" && go run ./infra/cmd/source-digest)"
 
-# A checkout whose program was built by an earlier run: the one link the new layout pays after
-# each change of the sources, shown on its own.
+# The link a changed source costs (make infra-bin, which make bench-iac ran first, skips it when
+# nothing changed), shown on its own: the buildTarget layout's first build.
 start=$SECONDS
-(cd "$CTMD_ROOT/infra" && go build -o ../bin/ctmd-infra)
-log "program built into bin/ctmd-infra (the link after a change of its sources) in $((SECONDS - start))s"
+(cd "$CTMD_ROOT/infra" && GOFLAGS=$stamp go build -o ../bin/ctmd-infra-buildtarget)
+log "program built into bin/ctmd-infra-buildtarget (the link after a change of its sources) in $((SECONDS - start))s"
 
 printf '%-34s %8s %22s %12s %12s %10s\n' layout "first up" "no-op previews (s)" "state" checkpoint resources
-bench now "buildTarget (now)"
-bench before "temporary build (before)"
+bench now "binary (now)"
+bench target "buildTarget" "$stamp"
+bench before "temporary build (before)" "$stamp"
 log "state: pulumi stack export (indented JSON); checkpoint: the file the backend rewrites after each step"

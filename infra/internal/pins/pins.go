@@ -3,17 +3,18 @@
 package pins
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cryptotracker/ctmd/infra/internal/source"
 )
 
 // Version returns KEY's value in versions.env at the root of the module containing the working
 // directory (tests run in their package directory).
 func Version(key string) (string, error) {
-	root, err := moduleRoot()
+	root, err := source.ModuleRoot(".")
 	if err != nil {
 		return "", err
 	}
@@ -27,21 +28,4 @@ func Version(key string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("versions.env has no %s", key)
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
