@@ -2,6 +2,8 @@
 # Pushes one marketdata image and prints, as its only output, the reference ctmd:image takes: the
 # pushed version tag with the digest the registry stored. The stack's repository refuses to move
 # a tag once pushed and ctmd:image refuses latest, so the reference names one build for good.
+# It pushes no SBOM, provenance or signature: releases come signed from the image workflow for a
+# v* tag, whose identity is the one to trust (docs/release.md, which also covers signing by hand).
 #
 #   hack/push.sh <repository>/marketdata:<version>     (make push IMAGE=...)
 set -euo pipefail
