@@ -85,6 +85,8 @@ type Config struct {
 	KubeContext string
 
 	Operations Operations
+	// SupplyChain is what the cluster lets run (supplychain.go).
+	SupplyChain SupplyChain
 	// Edge is the public entry: HTTP only, or HTTPS for a domain (edge.go).
 	Edge   Edge
 	Alerts Alerts
@@ -243,6 +245,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 		}
 	}
 	c.Edge = r.edge(c.Target, c.Project)
+	c.SupplyChain = r.supplyChain(c)
 	if len(c.MongoHosts) == 0 {
 		r.warn("ctmd:mongoHosts is empty: the mongo-ext ServiceEntry lets the mesh reach any address on port 27017; list your database hosts with pulumi config set --path 'ctmd:mongoHosts[0]' '*.<cluster-id>.mongodb.net'")
 	}

@@ -36,9 +36,10 @@ func load(t *testing.T, values map[string]string, secrets ...string) (*config.Co
 
 func existing(extra map[string]string) map[string]string {
 	v := map[string]string{
-		"ctmd:target":                "existing",
-		"ctmd:image":                 "registry.example/ctmd/marketdata:v1",
-		"ctmd:mongoConnectionString": mongoURI,
+		"ctmd:target":                 "existing",
+		"ctmd:image":                  existingImage,
+		"ctmd:allowedImageRepository": "registry.example/ctmd",
+		"ctmd:mongoConnectionString":  mongoURI,
 	}
 	for k, val := range extra {
 		v[k] = val
@@ -46,8 +47,15 @@ func existing(extra map[string]string) map[string]string {
 	return v
 }
 
-// gkeImage is a released version in the repository of a gke stack with the default names.
-const gkeImage = "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:v1.4.0"
+// gkeImage is a released version in the repository of a gke stack with the default names, pinned
+// by digest as the admission policy requires; existingImage the same in an existing cluster's
+// allowed repository.
+const (
+	gkeImage      = "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:v1.4.0" + digestA
+	existingImage = "registry.example/ctmd/marketdata:v1" + digestA
+	digestA       = "@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	digestB       = "@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
 
 func gke(extra map[string]string) map[string]string {
 	v := map[string]string{"gcp:project": "ctmd-dev-123", "ctmd:image": gkeImage, "ctmd:mongoConnectionString": mongoURI}
@@ -140,6 +148,11 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"manageAlertmanager":         "",
 		"noTrafficAlert":             "",
 		"uptimeNotificationChannels": toAny(cfg.Alerts.UptimeChannels),
+		// Supply chain: the allowed repository is the stack's own on gke (TestSupplyChain).
+		"imageAdmission":         cfg.SupplyChain.ImageAdmission,
+		"allowedImageRepository": "",
+		"proxyImages":            toAny(cfg.SupplyChain.ProxyImages),
+		"binaryAuthorization":    cfg.SupplyChain.BinaryAuthorization,
 	}
 	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
 	if err != nil {
@@ -217,8 +230,8 @@ func TestLoadAcceptsPulumiYAMLDefaults(t *testing.T) {
 	if cfg.Image != gkeImage || cfg.CanaryImage != "" || cfg.RepositoryID != cfg.ClusterName {
 		t.Errorf("image %q canary %q repository %q: want the image set, no canary and the repository named after the cluster", cfg.Image, cfg.CanaryImage, cfg.RepositoryID)
 	}
-	if _, err := load(t, withDefaults(map[string]string{"ctmd:target": "existing", "ctmd:image": "registry.example/ctmd/marketdata:v1",
-		"ctmd:mongoConnectionString": mongoURI}), "ctmd:mongoConnectionString"); err != nil {
+	if _, err := load(t, withDefaults(map[string]string{"ctmd:target": "existing", "ctmd:image": existingImage,
+		"ctmd:allowedImageRepository": "registry.example/ctmd", "ctmd:mongoConnectionString": mongoURI}), "ctmd:mongoConnectionString"); err != nil {
 		t.Fatalf("existing with the declared defaults: %v", err)
 	}
 }
@@ -260,9 +273,11 @@ func TestLoadSetValues(t *testing.T) {
 		"ctmd:istioVersion":             "1.28.0",
 		"ctmd:istioChartRepository":     "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio-charts/",
 		"ctmd:outboundTrafficPolicy":    "ALLOW_ANY",
-		"ctmd:image":                    "europe-west1-docker.pkg.dev/p/ctmd/marketdata@sha256:" + strings.Repeat("a", 64),
+		"ctmd:image":                    "us-central1-docker.pkg.dev/ctmd-dev-123/images/marketdata@sha256:" + strings.Repeat("a", 64),
 		"ctmd:replicas":                 "4",
-		"ctmd:canaryImage":              "europe-west1-docker.pkg.dev/p/ctmd/marketdata:v2",
+		"ctmd:canaryImage":              "us-central1-docker.pkg.dev/ctmd-dev-123/images/marketdata:v2" + digestB,
+		"ctmd:imageAdmission":           "warn",
+		"ctmd:binaryAuthorization":      "enforce",
 		"ctmd:canaryWeight":             "0",
 		"ctmd:mongoHosts":               `["*.abcde.mongodb.net","db.example.com"]`,
 		"ctmd:ingressPrincipals":        `["example.org/ns/gw/sa/edge","example.org/ns/gw/sa/edge-2"]`,
@@ -278,8 +293,8 @@ func TestLoadSetValues(t *testing.T) {
 		NetworkCIDR: "172.20.0.0/16", RepositoryID: "images", EgressIPCount: 2,
 		IstioVersion: "1.28.0", InstallIstio: true, OutboundTrafficPolicy: "ALLOW_ANY",
 		IstioChartRepository: "oci://europe-west1-docker.pkg.dev/ctmd-dev-123/istio-charts",
-		Image:                "europe-west1-docker.pkg.dev/p/ctmd/marketdata@sha256:" + strings.Repeat("a", 64),
-		Replicas:             4, CanaryImage: "europe-west1-docker.pkg.dev/p/ctmd/marketdata:v2", CanaryWeight: 0,
+		Image:                "us-central1-docker.pkg.dev/ctmd-dev-123/images/marketdata@sha256:" + strings.Repeat("a", 64),
+		Replicas:             4, CanaryImage: "us-central1-docker.pkg.dev/ctmd-dev-123/images/marketdata:v2" + digestB, CanaryWeight: 0,
 		MongoHosts:            []string{"*.abcde.mongodb.net", "db.example.com"},
 		IngressPrincipals:     []string{"example.org/ns/gw/sa/edge", "example.org/ns/gw/sa/edge-2"},
 		CallerPrincipals:      []string{"example.org/ns/shop/sa/checkout"},
@@ -288,6 +303,8 @@ func TestLoadSetValues(t *testing.T) {
 		Edge: config.Edge{ACMEServer: config.DefaultACMEServer, CertManagerVersion: config.DefaultCertManagerVersion,
 			CertManagerChartRepository: config.DefaultCertManagerChartRepository},
 		Alerts: defaultAlerts(config.TargetGKE),
+		SupplyChain: config.SupplyChain{ImageAdmission: "warn", BinaryAuthorization: "enforce",
+			AllowedRepository: "us-central1-docker.pkg.dev/ctmd-dev-123/images"},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)
@@ -431,13 +448,13 @@ func TestLoadErrors(t *testing.T) {
 			`invalid config "ctmd:ingressPrincipals" value "istio-ingressgateway": must be a list of Istio principals <trust-domain>/ns/<namespace>/sa/<service-account>; set it with pulumi config set --path 'ctmd:ingressPrincipals[0]' cluster.local/ns/istio-ingress/sa/istio-ingressgateway`},
 		{"wildcard caller principal", gke(map[string]string{"ctmd:callerPrincipals": `["cluster.local/ns/shop/sa/*"]`}), []string{secretKey},
 			`invalid config "ctmd:callerPrincipals" value "cluster.local/ns/shop/sa/*": must be a list of Istio principals`},
-		{"canary weight above 100", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2", "ctmd:canaryWeight": "101"}), []string{secretKey},
+		{"canary weight above 100", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2" + digestB, "ctmd:canaryWeight": "101"}), []string{secretKey},
 			`invalid config "ctmd:canaryWeight" value "101": must be an integer from 0 to 100; set it with pulumi config set ctmd:canaryWeight 10`},
-		{"negative canary weight", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2", "ctmd:canaryWeight": "-5"}), []string{secretKey},
+		{"negative canary weight", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2" + digestB, "ctmd:canaryWeight": "-5"}), []string{secretKey},
 			`invalid config "ctmd:canaryWeight" value "-5": must be an integer from 0 to 100`},
 		{"canary weight without canary", existing(map[string]string{"ctmd:canaryWeight": "20"}), []string{secretKey},
 			`config "ctmd:canaryWeight" is set but ctmd:canaryImage is not: there is no canary to send traffic to; remove it with pulumi config rm ctmd:canaryWeight, or start a canary with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`},
-		{"canary image equals image", existing(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v1"}), []string{secretKey},
+		{"canary image equals image", existing(map[string]string{"ctmd:canaryImage": existingImage}), []string{secretKey},
 			`invalid config "ctmd:canaryImage": it equals ctmd:image, so there is nothing to compare; promote the canary with pulumi config rm ctmd:canaryImage, or set another image with pulumi config set ctmd:canaryImage <registry>/marketdata:<new-tag>`},
 		{"bad canary image", gke(map[string]string{"ctmd:canaryImage": "Marketdata V2"}), []string{secretKey},
 			`invalid config "ctmd:canaryImage" value "Marketdata V2": must be an image reference <registry>/<path>:<version> or <registry>/<path>@sha256:<digest>; set it with pulumi config set ctmd:canaryImage <registry>/marketdata:v1.4.0`},
@@ -475,7 +492,8 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-// A version tag, a digest, or both name one build, on any registry (a port is not a tag).
+// A version tag, a digest, or both name one build, on any registry (a port is not a tag). Without
+// the admission policy a tag alone is enough; the policy's digest rule is TestSupplyChain's.
 func TestPinnedImageReferences(t *testing.T) {
 	digest := "@sha256:" + strings.Repeat("c", 64)
 	for _, ref := range []string{
@@ -485,7 +503,7 @@ func TestPinnedImageReferences(t *testing.T) {
 		"localhost:5000/marketdata:v2",
 		"localhost:5000/marketdata" + digest,
 	} {
-		cfg, err := load(t, existing(map[string]string{"ctmd:image": ref}), "ctmd:mongoConnectionString")
+		cfg, err := load(t, existing(map[string]string{"ctmd:image": ref, "ctmd:imageAdmission": "off"}), "ctmd:mongoConnectionString")
 		if err != nil {
 			t.Errorf("%s: %v", ref, err)
 			continue
@@ -519,6 +537,7 @@ func TestIngressPrincipals(t *testing.T) {
 		"existing, istio by ctmd": {existing(nil), []string{config.InstalledGatewayPrincipal}},
 		"existing, own istio": {existing(map[string]string{
 			"ctmd:installIstio": "false", "ctmd:ingressPrincipals": `["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]`,
+			"ctmd:proxyImages": `["docker.io/istio/proxyv2:1.30.2"]`,
 		}), []string{"cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"}},
 	} {
 		t.Run(name, func(t *testing.T) {

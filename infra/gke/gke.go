@@ -1,7 +1,7 @@
 // Package gke creates the GKE cluster (private nodes, public endpoint limited to authorized
 // networks), its node pool and node service account (gke.go), the stack's own network with its
 // Cloud NAT, static addresses and the control plane's firewall rule (network.go), the Artifact Registry repository
-// for the image (registry.go), and a Kubernetes provider for the cluster.
+// for the image and its vulnerability scanning (registry.go), and a Kubernetes provider for the cluster.
 package gke
 
 import (
@@ -35,8 +35,10 @@ type GKE struct {
 	EgressIPs pulumi.StringArrayOutput
 }
 
-// New declares the cluster and everything it needs.
-func New(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.ResourceOption) (*GKE, error) {
+// New declares the cluster and everything it needs. admission is what must be in force before the
+// cluster exists, so that no Pod ever runs unchecked: Binary Authorization's project policy
+// (infra/binauthz), which the cluster evaluates; nil for none.
+func New(ctx *pulumi.Context, name string, cfg *config.Config, admission pulumi.Resource, opts ...pulumi.ResourceOption) (*GKE, error) {
 	g := &GKE{}
 	if err := ctx.RegisterComponentResource("ctmd:gke:Cluster", name, g, opts...); err != nil {
 		return nil, err
@@ -62,7 +64,11 @@ func New(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.Re
 	}
 	g.ImageRepository = pulumi.Sprintf("%s-docker.pkg.dev/%s/%s", repo.Location, repo.Project, repo.RepositoryId)
 
-	gkeCluster, err := container.NewCluster(ctx, cfg.ClusterName, clusterArgs(cfg, nw, ranges), parent)
+	clusterOpts := []pulumi.ResourceOption{parent}
+	if admission != nil {
+		clusterOpts = append(clusterOpts, pulumi.DependsOn([]pulumi.Resource{admission}))
+	}
+	gkeCluster, err := container.NewCluster(ctx, cfg.ClusterName, clusterArgs(cfg, nw, ranges), clusterOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +157,14 @@ func clusterArgs(cfg *config.Config, nw *network, ranges Ranges) *container.Clus
 			ManagedPrometheus: &container.ClusterMonitoringConfigManagedPrometheusArgs{Enabled: pulumi.Bool(true)},
 		},
 		MaintenancePolicy: maintenancePolicy(cfg.Operations),
+		// Every Pod is checked against the project's Binary Authorization policy (infra/binauthz):
+		// PROJECT_SINGLETON_POLICY_ENFORCE "Enforce[s] Kubernetes admission requests with
+		// BinaryAuthorization using the project's singleton policy" (BinaryAuthorization.EvaluationMode,
+		// https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters#evaluationmode);
+		// whether a refusal blocks is the policy's enforcement mode. The deprecated Enabled stays unset.
+		BinaryAuthorization: &container.ClusterBinaryAuthorizationArgs{
+			EvaluationMode: pulumi.String("PROJECT_SINGLETON_POLICY_ENFORCE"),
+		},
 	}
 }
 

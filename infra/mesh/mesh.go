@@ -79,6 +79,14 @@ type Mesh struct {
 	IngressIP pulumi.StringOutput
 }
 
+// Hub is where Istio publishes its release images ("Releases are published to docker hub under
+// 'istio' project": https://istio.io/latest/news/releases/1.1.x/announcing-1.1/helm-changes/).
+const Hub = "docker.io/istio"
+
+// ProxyImage is the sidecar image a control plane of version injects (the chart's
+// global.proxy.image, proxyv2, under Hub and the version's tag).
+func ProxyImage(version string) string { return Hub + "/proxyv2:" + version }
+
 // Revision names the control plane of an Istio version (1.30.2 -> 1-30-2): revisions must be
 // DNS labels, and this is the naming Istio's upgrade guide uses.
 func Revision(version string) string { return strings.ReplaceAll(version, ".", "-") }
@@ -158,7 +166,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	for _, version := range slices.Compact([]string{args.Version, active}) {
 		istiod, err := release("istiod-"+Revision(version), "istiod", version, system, merged(pulumi.Map{
 			"revision": pulumi.String(Revision(version)),
-			"base":     validationWebhook(),
+			// Explicit, not the chart's default: the proxy image this control plane injects is
+			// the one the app namespace's admission policy admits (ProxyImage).
+			"global": pulumi.Map{"hub": pulumi.String(Hub), "tag": pulumi.String(version)},
+			"base":   validationWebhook(),
 			"meshConfig": pulumi.Map{
 				"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(args.OutboundTrafficPolicy)},
 				"defaultConfig":         proxyLifecycle(),

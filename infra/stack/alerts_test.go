@@ -114,7 +114,7 @@ func TestAlertRulesFollowConfig(t *testing.T) {
 // The canary alert exists exactly while a canary shares the traffic with stable: not without one,
 // and not at weight 100, where the canary is the whole service.
 func TestCanaryAlertOnlyWithCanary(t *testing.T) {
-	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2"}))
+	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:canaryImage": gkeCanaryImage}))
 	file := ruleFile(t, s)
 	if !slices.Contains(alertNames(file), slo.CanaryAlert) {
 		t.Fatalf("canary running but alerts are %v", alertNames(file))
@@ -122,7 +122,7 @@ func TestCanaryAlertOnlyWithCanary(t *testing.T) {
 	groups := mockstack.Get(mockstack.Plain(s.Find(t, rulesType, alerts.RulesName).Inputs), "spec.groups")
 	assertJSON(t, "ClusterRules spec.groups", groups, jsonOf(t, file["groups"]))
 
-	all := ruleFile(t, mustDeploy(t, gkeConfig(map[string]string{"ctmd:canaryImage": "registry.example/ctmd/marketdata:v2", "ctmd:canaryWeight": "100"})))
+	all := ruleFile(t, mustDeploy(t, gkeConfig(map[string]string{"ctmd:canaryImage": gkeCanaryImage, "ctmd:canaryWeight": "100"})))
 	if slices.Contains(alertNames(all), slo.CanaryAlert) {
 		t.Errorf("canary at weight 100 (no stable traffic to compare with) but alerts are %v", alertNames(all))
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 const (
-	canaryImage = "registry.example/ctmd/marketdata:v2"
+	canaryImage = "registry.example/ctmd/marketdata:v2" + digestB
 	vsRef       = "kubernetes:networking.istio.io/v1:VirtualService"
 	drRef       = "kubernetes:networking.istio.io/v1:DestinationRule"
 )
@@ -42,7 +42,7 @@ func TestCanary(t *testing.T) {
 		}
 	}`)
 	assertDependsOn(t, canary, "kubernetes:core/v1:Namespace::ctmd", "kubernetes:core/v1:Secret::ctmd-config")
-	if got := mockstack.Get(stable, "spec.template.spec.containers.0.image"); got != "registry.example/ctmd/marketdata:v1" {
+	if got := mockstack.Get(stable, "spec.template.spec.containers.0.image"); got != existingImage {
 		t.Errorf("stable image %v", got)
 	}
 	// The stable Deployment keeps its selector: it is immutable, and changing it would replace

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"reflect"
@@ -103,30 +104,53 @@ func mustDeploy(t *testing.T, values map[string]string) *run {
 	return r
 }
 
-// gkeImage is a released version in the repository a gke stack creates.
-const gkeImage = "europe-west1-docker.pkg.dev/" + project + "/ctmd-cluster/marketdata:v1.4.0"
+// Released versions pinned by digest, as the admission policy requires: gkeImage in the repository
+// a gke stack creates, existingImage in the allowed repository of the existing-cluster stacks.
+const (
+	gkeImage       = gkeRepository + "/marketdata:v1.4.0" + digestA
+	gkeRepository  = "europe-west1-docker.pkg.dev/" + project + "/ctmd-cluster"
+	existingImage  = "registry.example/ctmd/marketdata:v1" + digestA
+	gkeCanaryImage = gkeRepository + "/marketdata:v1.5.0" + digestB
+	digestA        = "@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	digestB        = "@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
 
+// gkeConfig is a gke stack's config; unless extra sets ctmd:image, the image is gkeImage's version
+// in the repository that stack creates (its zone's region, ctmd:repositoryId or cluster name).
 func gkeConfig(extra map[string]string) map[string]string {
-	v := map[string]string{"gcp:project": project, "ctmd:image": gkeImage}
+	v := map[string]string{"gcp:project": project}
 	for k, val := range extra {
 		v[k] = val
+	}
+	if _, ok := v["ctmd:image"]; !ok {
+		zone := cmp.Or(v["gcp:zone"], "europe-west1-b")
+		repo := cmp.Or(v["ctmd:repositoryId"], v["ctmd:clusterName"], "ctmd-cluster")
+		v["ctmd:image"] = zone[:strings.LastIndex(zone, "-")] + "-docker.pkg.dev/" + project + "/" + repo + "/marketdata:v1.4.0" + digestA
 	}
 	return v
 }
 
 func existingConfig(extra map[string]string) map[string]string {
 	v := map[string]string{
-		"ctmd:target":       "existing",
-		"ctmd:installIstio": "false",
-		"ctmd:image":        "registry.example/ctmd/marketdata:v1",
+		"ctmd:target":                 "existing",
+		"ctmd:installIstio":           "false",
+		"ctmd:image":                  existingImage,
+		"ctmd:allowedImageRepository": "registry.example/ctmd",
 		// What istioctl install names its gateway: the stack must not assume ctmd's own.
 		"ctmd:ingressPrincipals": `["` + istioctlGateway + `"]`,
 	}
 	for k, val := range extra {
 		v[k] = val
 	}
+	// The cluster's own Istio: its proxy image, which the admission policy admits.
+	if _, ok := v["ctmd:proxyImages"]; !ok && v["ctmd:installIstio"] == "false" {
+		v["ctmd:proxyImages"] = `["` + clusterProxyImage + `"]`
+	}
 	return v
 }
+
+// clusterProxyImage is the proxy of the Istio an existing cluster runs (istioctl's install).
+const clusterProxyImage = "docker.io/istio/proxyv2:1.30.2"
 
 // assertJSON compares a value with a JSON literal after normalising both through JSON, so
 // numbers and nesting compare by meaning. Whole-object comparisons make every property count.

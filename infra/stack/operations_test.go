@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
@@ -31,11 +32,12 @@ const budgetJSON = `{"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysA
 // minimum: the mesh config, then what keeps istiod serving through a node drain.
 func istiodValues(revision, outbound string, minReplicas int) string {
 	return fmt.Sprintf(`{"revision": %q, "base": {"validationFailurePolicy": "Fail"},
+		"global": {"hub": "docker.io/istio", "tag": %q},
 		"meshConfig": {"outboundTrafficPolicy": {"mode": %q},
 			"defaultConfig": {"holdApplicationUntilProxyStarts": true, "proxyMetadata": {"EXIT_ON_ZERO_ACTIVE_CONNECTIONS": "true"}}},
 		"autoscaleMin": %d, "autoscaleMax": %d, "pdb": %s,
 		"topologySpreadConstraints": %s}`,
-		revision, outbound, minReplicas, max(5, minReplicas), budgetJSON,
+		revision, strings.ReplaceAll(revision, "-", "."), outbound, minReplicas, max(5, minReplicas), budgetJSON,
 		spreadJSON(fmt.Sprintf(`{"app": "istiod", "istio.io/rev": %q}`, revision)))
 }
 

@@ -29,12 +29,12 @@ var meshScenarios = map[string]map[string]string{
 	// caller besides the gateway (its optional callerPrincipals).
 	"atlas": {"ctmd:mongoHosts": `["*.abcde.mongodb.net"]`, "ctmd:callerPrincipals": `["cluster.local/ns/shop/sa/checkout"]`},
 	// A canary release: header route, weighted default route, stable and canary subsets.
-	"canary": {"ctmd:canaryImage": "registry.example/ctmd/marketdata:canary", "ctmd:canaryWeight": "20"},
+	"canary": {"ctmd:canaryImage": gkeCanaryImage, "ctmd:canaryWeight": "20"},
 	// HTTPS for a domain (port 80 redirects), with a canary, so its header and weighted routes are
 	// checked over HTTPS too.
 	"https": {
 		"ctmd:domain": domain, "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com",
-		"ctmd:canaryImage": "registry.example/ctmd/marketdata:canary", "ctmd:canaryWeight": "20",
+		"ctmd:canaryImage": gkeCanaryImage, "ctmd:canaryWeight": "20",
 	},
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cryptotracker/ctmd/infra/alerts"
 	"github.com/cryptotracker/ctmd/infra/app"
+	"github.com/cryptotracker/ctmd/infra/binauthz"
 	"github.com/cryptotracker/ctmd/infra/cluster"
 	"github.com/cryptotracker/ctmd/infra/config"
 	"github.com/cryptotracker/ctmd/infra/edge"
@@ -62,7 +63,12 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	var reservedIngressIP pulumi.StringInput
 	switch cfg.Target {
 	case config.TargetGKE:
-		g, err := gke.New(ctx, "gke", cfg)
+		// The project's Binary Authorization policy is in force before the cluster that checks it exists.
+		policy, err := binauthz.New(ctx, "binauthz", cfg)
+		if err != nil {
+			return nil, err
+		}
+		g, err := gke.New(ctx, "gke", cfg, policy)
 		if err != nil {
 			return nil, err
 		}
@@ -129,6 +135,10 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		tls = app.TLS{Domain: cfg.Edge.Domain, CredentialName: edge.CredentialName}
 	}
 
+	admitted, err := imagePolicy(ctx, cfg, target)
+	if err != nil {
+		return nil, err
+	}
 	a, err := app.New(ctx, "marketdata", app.Args{
 		Provider:              target.Provider,
 		Image:                 cfg.Image,
@@ -140,7 +150,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		IngressPrincipals:     cfg.IngressPrincipals,
 		CallerPrincipals:      cfg.CallerPrincipals,
 		ManagedPrometheus:     cfg.Alerts.ManagedPrometheus,
-		Mesh:                  meshDeps,
+		Mesh:                  append(meshDeps, admitted...),
 		IstioRevision:         istioRevision,
 		TLS:                   tls,
 	})

@@ -30,6 +30,7 @@ func TestGKECluster(t *testing.T) {
 		"enableShieldedNodes": true, "enableLegacyAbac": false,
 		"networkingMode": "VPC_NATIVE",
 		"ipAllocationPolicy": {"clusterSecondaryRangeName": "ctmd-cluster-pods", "servicesSecondaryRangeName": "ctmd-cluster-services"},
+		"binaryAuthorization": {"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"},
 		"datapathProvider": "ADVANCED_DATAPATH",
 		"masterAuth": {"clientCertificateConfig": {"issueClientCertificate": false}},
 		"privateClusterConfig": {"enablePrivateNodes": true, "enablePrivateEndpoint": false, "masterIpv4CidrBlock": "10.0.8.0/28"},
@@ -149,7 +150,7 @@ func TestGKEConfigReachesResources(t *testing.T) {
 		"ctmd:minNodes":                 "2",
 		"ctmd:maxNodes":                 "6",
 		"ctmd:deletionProtection":       "true",
-		"ctmd:image":                    "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd/marketdata:v7",
+		"ctmd:image":                    "us-east1-docker.pkg.dev/ctmd-dev-123/prod/marketdata:v7" + digestA,
 	}))
 	c := mockstack.Plain(s.Find(t, "gcp:container/cluster:Cluster", "prod").Inputs)
 	for path, want := range map[string]any{
@@ -177,7 +178,7 @@ func TestGKEConfigReachesResources(t *testing.T) {
 		t.Errorf("repository location %v", got)
 	}
 	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
-	if got := mockstack.Get(dep, "spec.template.spec.containers.0.image"); got != "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd/marketdata:v7" {
+	if got := mockstack.Get(dep, "spec.template.spec.containers.0.image"); got != "us-east1-docker.pkg.dev/ctmd-dev-123/prod/marketdata:v7"+digestA {
 		t.Errorf("image %v", got)
 	}
 	if s.outputs["clusterName"].Value != "prod" {
@@ -501,9 +502,12 @@ func TestExistingTarget(t *testing.T) {
 	}
 	slices.Sort(types)
 	assertJSON(t, "resources", types, `[
+		"ctmd:admission:Policy images",
 		"ctmd:alerts:Alerts alerts",
 		"ctmd:app:Marketdata marketdata",
 		"ctmd:cluster:Existing existing",
+		"kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy ctmd-pinned-images",
+		"kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding ctmd-pinned-images",
 		"kubernetes:apps/v1:Deployment marketdata",
 		"kubernetes:autoscaling/v2:HorizontalPodAutoscaler marketdata",
 		"kubernetes:core/v1:Namespace ctmd",
@@ -519,7 +523,7 @@ func TestExistingTarget(t *testing.T) {
 		"pulumi:providers:kubernetes existing"
 	]`)
 	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
-	if got := mockstack.Get(dep, "spec.template.spec.containers.0.image"); got != "registry.example/ctmd/marketdata:v1" {
+	if got := mockstack.Get(dep, "spec.template.spec.containers.0.image"); got != existingImage {
 		t.Errorf("image %v", got)
 	}
 	assertOutputs(t, s, "", `{

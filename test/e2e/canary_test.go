@@ -20,8 +20,8 @@ import (
 var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
 
 const (
-	canaryImage  = "registry.example.test/ctmd/marketdata:e2e-canary"
-	canaryImage2 = "registry.example.test/ctmd/marketdata:e2e-canary-2"
+	canaryImage  = "registry.example.test/ctmd/marketdata:e2e-canary@sha256:" + digestC
+	canaryImage2 = "registry.example.test/ctmd/marketdata:e2e-canary-2@sha256:" + digestD
 )
 
 // TestCanaryReleases runs docs/operations.md's release flows with `pulumi config` and `pulumi up`

@@ -24,7 +24,7 @@ import (
 )
 
 // newImage is the release the day-2 tests roll out after the first up.
-const newImage = "registry.example.test/ctmd/marketdata:e2e-2"
+const newImage = "registry.example.test/ctmd/marketdata:e2e-2@sha256:" + digestB
 
 // TestDayTwo replays a release on a cluster where the autoscaler has acted: the HPA's scale
 // subresource owns .spec.replicas, and `pulumi up` must still roll out a new image, keep the

@@ -31,7 +31,9 @@ import (
 
 const (
 	namespace = "ctmd"
-	image     = "registry.example.test/ctmd/marketdata:e2e"
+	// Images pinned by digest in the allowed repository, as the admission policy requires (kwok
+	// pulls nothing, so the digests need only be well formed).
+	image = allowedRepository + "/marketdata:e2e@sha256:" + digestA
 	// password is recognisable so that a leak anywhere (state, config, engine output) is found by
 	// a plain substring search.
 	password   = "e2eS3cretPa55w0rdX9"

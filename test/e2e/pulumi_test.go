@@ -53,6 +53,7 @@ func newStack(t *testing.T, name string, cfg auto.ConfigMap, opts ...auto.LocalW
 		t.Fatal(err)
 	}
 	installPlugin(t, home)
+	cfg = withImagePolicy(cfg)
 	// Without Istio installed by the stack, the cluster must already serve Istio's kinds, as a
 	// cluster with its own Istio does.
 	if cfg["ctmd:installIstio"].Value == "false" {
@@ -81,6 +82,7 @@ func newStack(t *testing.T, name string, cfg auto.ConfigMap, opts ...auto.LocalW
 	if err := s.SetAllConfig(t.Context(), cfg); err != nil {
 		t.Fatalf("set config: %v", err)
 	}
+	setProxyImages(t, s, cfg)
 	return &testStack{Stack: s, name: name, home: home, backend: backend}
 }
 

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -159,6 +160,36 @@ func checkRevisions(t *testing.T, k clients, versions []string, defaultVersion, 
 		return len(running) > 0, "no ready ReplicaSet"
 	})
 	analyzeMesh(t, "revision move to "+workloadVersion, onRevision(k, rev))
+	checkProxiesAdmitted(t, k, versions)
+}
+
+// checkProxiesAdmitted: each control plane's injector is configured with the proxy image the app
+// namespace's admission policy admits (the local cluster runs no injector: its sidecar-injector
+// values are what it would inject from), and a pod carrying that proxy passes admission.
+func checkProxiesAdmitted(t *testing.T, k clients, versions []string) {
+	t.Helper()
+	for _, v := range versions {
+		cm, err := k.kube.CoreV1().ConfigMaps("istio-system").Get(t.Context(), "istio-sidecar-injector-"+mesh.Revision(v), kmetav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var values struct {
+			Global struct {
+				Hub, Tag string
+				Proxy    struct{ Image string }
+			}
+		}
+		if err := json.Unmarshal([]byte(cm.Data["values"]), &values); err != nil {
+			t.Fatalf("injector values of %s: %v", v, err)
+		}
+		g := values.Global
+		if injected := g.Hub + "/" + g.Proxy.Image + ":" + g.Tag; injected != mesh.ProxyImage(v) {
+			t.Errorf("the %s injector injects %s, the policy admits %s", v, injected, mesh.ProxyImage(v))
+		}
+		if o, ok := injectedPod(t, k, image, mesh.ProxyImage(v)); !ok {
+			t.Errorf("a pod with the %s proxy was refused:\n%s", v, o)
+		}
+	}
 }
 
 // TestIstioLayoutMigration: stacks made before ctmd rendered Istio's charts itself hold Helm

@@ -1,0 +1,125 @@
+package stack
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
+)
+
+const (
+	binauthzComponent = "ctmd:binauthz:Policy::binauthz"
+	binauthzPolicy    = "gcp:binaryauthorization/policy:Policy"
+	projectService    = "gcp:projects/service:Service"
+)
+
+// binauthzPolicyOf is the stack's project policy, after checking where it sits: in its component,
+// once Binary Authorization's API is on.
+func binauthzPolicyOf(t *testing.T, s *run) map[string]any {
+	t.Helper()
+	p := s.Find(t, binauthzPolicy, "binauthz-policy")
+	if p.Parent != binauthzComponent {
+		t.Errorf("policy parent %q, want %q", p.Parent, binauthzComponent)
+	}
+	assertDependsOn(t, p, projectService+"::binaryauthorization.googleapis.com")
+	return mockstack.Plain(p.Inputs)
+}
+
+// On gke the cluster checks every Pod against the project's policy, which exists before the
+// cluster does; by default the policy denies what it does not list, in dry run (logged, admitted);
+// it admits the repository the stack creates and Istio's images, and leaves GKE's system images
+// to Google's global policy.
+func TestBinaryAuthorizationOnGKE(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(nil))
+
+	cluster := s.Find(t, "gcp:container/cluster:Cluster", "ctmd-cluster")
+	assertJSON(t, "cluster binaryAuthorization", mockstack.Plain(cluster.Inputs)["binaryAuthorization"],
+		`{"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}`)
+	// Depending on the component is depending on its children: the API and the policy.
+	assertDependsOn(t, cluster, binauthzPolicy+"::binauthz-policy", projectService+"::binaryauthorization.googleapis.com")
+
+	assertJSON(t, "policy", binauthzPolicyOf(t, s), `{
+		"project": "ctmd-dev-123",
+		"description": "Written by Pulumi stack ctmd/test (cluster ctmd-cluster); one ctmd stack per project, see docs/supply-chain.md",
+		"globalPolicyEvaluationMode": "ENABLE",
+		"admissionWhitelistPatterns": [
+			{"namePattern": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/**"},
+			{"namePattern": "docker.io/istio/*"}
+		],
+		"defaultAdmissionRule": {"evaluationMode": "ALWAYS_DENY", "enforcementMode": "DRYRUN_AUDIT_LOG_ONLY"}
+	}`)
+	assertResource(t, s, projectService, "binaryauthorization.googleapis.com", binauthzComponent, "",
+		`{"project": "ctmd-dev-123", "service": "binaryauthorization.googleapis.com", "disableOnDestroy": false}`)
+
+	// The Istio pattern is the hub the control plane's chart is given, so what it injects is admitted.
+	hub := mockstack.Get(mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", istiodName).Inputs), "values.global.hub")
+	if hub != "docker.io/istio" {
+		t.Errorf("istiod's global.hub %v, want docker.io/istio, the policy's Istio pattern", hub)
+	}
+}
+
+// ctmd:binaryAuthorization enforce refuses what the policy does not admit; nothing else changes.
+func TestBinaryAuthorizationEnforced(t *testing.T) {
+	dry := binauthzPolicyOf(t, mustDeploy(t, gkeConfig(nil)))
+	enforced := binauthzPolicyOf(t, mustDeploy(t, gkeConfig(map[string]string{"ctmd:binaryAuthorization": "enforce"})))
+	assertJSON(t, "default rule", enforced["defaultAdmissionRule"],
+		`{"evaluationMode": "ALWAYS_DENY", "enforcementMode": "ENFORCED_BLOCK_AND_AUDIT_LOG"}`)
+	delete(dry, "defaultAdmissionRule")
+	delete(enforced, "defaultAdmissionRule")
+	assertJSON(t, "the rest of the enforced policy", enforced, jsonOf(t, dry))
+}
+
+// The allow-list follows the repository the stack creates (the imageRepository output, where
+// make push sends the image), and admits cert-manager's images while the edge installs it.
+func TestBinaryAuthorizationFollowsTheStack(t *testing.T) {
+	patterns := func(s *run) []string {
+		var got []string
+		for _, p := range binauthzPolicyOf(t, s)["admissionWhitelistPatterns"].([]any) {
+			got = append(got, p.(map[string]any)["namePattern"].(string))
+		}
+		return got
+	}
+	for name, values := range map[string]map[string]string{
+		"default":                  gkeConfig(nil),
+		"another zone and cluster": gkeConfig(map[string]string{"gcp:zone": "us-east1-c", "ctmd:clusterName": "prod"}),
+		"own repository id":        gkeConfig(map[string]string{"ctmd:repositoryId": "images"}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := mustDeploy(t, values)
+			repo, _ := s.outputs["imageRepository"].Value.(string)
+			if got := patterns(s); len(got) == 0 || got[0] != repo+"/**" {
+				t.Errorf("allow-list %v, want it to begin with the stack's repository %q/**", got, repo)
+			}
+		})
+	}
+
+	https := patterns(mustDeploy(t, gkeHTTPS(nil)))
+	if !slices.Contains(https, "quay.io/jetstack/*") {
+		t.Errorf("with the edge's cert-manager, allow-list %v lacks quay.io/jetstack/*", https)
+	}
+	if plain := patterns(mustDeploy(t, gkeConfig(nil))); slices.ContainsFunc(plain, func(p string) bool { return strings.HasPrefix(p, "quay.io/") }) {
+		t.Errorf("without cert-manager, allow-list %v admits quay.io", plain)
+	}
+}
+
+// Artifact Analysis scans every image pushed to the stack's repository: its API is on in the
+// project, and stays on at destroy (other stacks and repositories of the project use it).
+func TestVulnerabilityScanningOnGKE(t *testing.T) {
+	s := mustDeploy(t, gkeConfig(nil))
+	assertResource(t, s, projectService, "containerscanning.googleapis.com", gkeComponent, "",
+		`{"project": "ctmd-dev-123", "service": "containerscanning.googleapis.com", "disableOnDestroy": false}`)
+	if got := s.OfType(projectService); !slices.Equal(got, []string{"binaryauthorization.googleapis.com", "containerscanning.googleapis.com"}) {
+		t.Errorf("services %v, want only Binary Authorization's and container scanning's", got)
+	}
+}
+
+// Off GKE the stack neither writes the project's policy nor enables APIs: the cluster is not its own.
+func TestNoBinaryAuthorizationOnExisting(t *testing.T) {
+	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
+	for _, typ := range []string{binauthzPolicy, projectService, "ctmd:binauthz:Policy"} {
+		if got := s.OfType(typ); len(got) != 0 {
+			t.Errorf("target existing declares %s %v", typ, got)
+		}
+	}
+}
