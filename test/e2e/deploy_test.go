@@ -99,6 +99,8 @@ func TestDeployVerifyDestroy(t *testing.T) {
 		t.Errorf("the preview said %d times that the stack manages the Alertmanager configuration, want once", modeSaid)
 	}
 	assertJSON(t, "kinds the preview plans to create", planned, `{
+		"kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": 1,
+		"kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": 1,
 		"kubernetes:core/v1:Namespace": 1,
 		"kubernetes:core/v1:Secret": 2,
 		"kubernetes:apps/v1:Deployment": 1,
