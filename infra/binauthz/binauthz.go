@@ -5,12 +5,16 @@
 // global policy, GKE's own system images; everything else meets the default rule, which denies.
 // ctmd:binaryAuthorization says whether a denial is only logged (dryrun) or enforced.
 //
-// The project policy is a singleton: one per GCP project, whatever the number of clusters. Two
-// stacks of one project would overwrite each other's policy on every up, and either's destroy
-// resets it to Google's default, which admits everything (the provider's delete is "setting back
-// to default": GoogleCloudPlatform/magic-modules#19058). Nothing on the API side can tell the stacks
-// apart, so the policy says in its description which stack wrote it, and docs/supply-chain.md
-// asks for one ctmd stack per project.
+// The project policy is a singleton: one per GCP project, whatever the number of clusters, and
+// stacks of one project (dev and prod, each with its own network) are a supported layout. So the
+// policy is the project's, not the stack's: it admits every Artifact Registry repository of the
+// project in the stack's region (the namespace's admission policy narrows that to the stack's own),
+// Istio's hub and cert-manager's, and names no stack, so stacks of one region and mode write the
+// same policy and never fight. Where they differ (prod enforces, dev runs dry), one stack writes it
+// and the others say ctmd:binaryAuthorization external: they enable the API and leave the policy
+// alone. A destroy of the writing stack resets the policy to Google's default, which admits
+// everything (the provider's delete is "setting back to default":
+// GoogleCloudPlatform/magic-modules#19058); docs/supply-chain.md says so.
 //
 // Cosign signatures are not checked here, and cannot be with the pinned pulumi-gcp (v7.38.0):
 // the project policy's only signature check is an attestor's, which reads Artifact Analysis
@@ -77,7 +81,10 @@ func New(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.Re
 	if err != nil {
 		return nil, err
 	}
-	policy, err := binaryauthorization.NewPolicy(ctx, name+"-policy", policyArgs(cfg, mode, ctx.Project()+"/"+ctx.Stack()),
+	if mode == "" {
+		return p, ctx.RegisterResourceOutputs(p, pulumi.Map{"policy": pulumi.String(config.BinaryAuthorizationExternal)})
+	}
+	policy, err := binaryauthorization.NewPolicy(ctx, name+"-policy", policyArgs(cfg, mode),
 		pulumi.Parent(p), pulumi.DependsOn([]pulumi.Resource{api}))
 	if err != nil {
 		return nil, err
@@ -91,15 +98,18 @@ func New(ctx *pulumi.Context, name string, cfg *config.Config, opts ...pulumi.Re
 	return p, nil
 }
 
-// enforcementMode maps ctmd:binaryAuthorization to the default rule's enforcement.
+// enforcementMode maps ctmd:binaryAuthorization to the default rule's enforcement; "" for a
+// policy another stack writes.
 func enforcementMode(mode string) (string, error) {
 	switch mode {
 	case config.BinaryAuthorizationDry:
 		return DryRun, nil
 	case config.BinaryAuthorizationForce:
 		return Enforce, nil
+	case config.BinaryAuthorizationExternal:
+		return "", nil
 	}
-	return "", fmt.Errorf("binary authorization mode %q: want %s or %s", mode, config.BinaryAuthorizationDry, config.BinaryAuthorizationForce)
+	return "", fmt.Errorf("binary authorization mode %q: want %s, %s or %s", mode, config.BinaryAuthorizationDry, config.BinaryAuthorizationForce, config.BinaryAuthorizationExternal)
 }
 
 // policyArgs is the project policy. Google's global policy admits the system images GKE itself
@@ -108,10 +118,10 @@ func enforcementMode(mode string) (string, error) {
 // to the project admission policy": https://cloud.google.com/binary-authorization/docs/reference/rest/Shared.Types/Policy);
 // the allow-list admits what ctmd deploys; the default rule refuses the rest, so an image from
 // anywhere else is logged (dryrun) or refused (enforce).
-func policyArgs(cfg *config.Config, mode, stack string) *binaryauthorization.PolicyArgs {
+func policyArgs(cfg *config.Config, mode string) *binaryauthorization.PolicyArgs {
 	return &binaryauthorization.PolicyArgs{
 		Project:                    pulumi.String(cfg.Project),
-		Description:                pulumi.String(fmt.Sprintf("Written by Pulumi stack %s (cluster %s); one ctmd stack per project, see docs/supply-chain.md", stack, cfg.ClusterName)),
+		Description:                pulumi.String("Written by ctmd's Pulumi stacks of this project (docs/supply-chain.md): the same policy from each of one region and mode"),
 		GlobalPolicyEvaluationMode: pulumi.String("ENABLE"),
 		AdmissionWhitelistPatterns: allowList(cfg),
 		DefaultAdmissionRule: &binaryauthorization.PolicyDefaultAdmissionRuleArgs{
@@ -126,8 +136,9 @@ func policyArgs(cfg *config.Config, mode, stack string) *binaryauthorization.Pol
 // match gcr.io/nginx/image. This also supports a trailing ** wildcard which matches
 // subdirectories": AdmissionWhitelistPattern.name_pattern; the examples are in
 // https://cloud.google.com/binary-authorization/docs/policy-yaml-reference), so the stack's
-// repository takes ** (any image path in it, as the namespace's admission policy admits) and each
-// vendor's one directory takes *. cert-manager's images are admitted only while the stack installs it.
+// project's registry in the region takes ** (every repository and image path in it) and each
+// vendor's one directory takes *. cert-manager's are admitted whether or not this stack installs
+// it: another stack of the project may, and the policy is the same for all.
 //
 // Istio's pilot and proxyv2 (sidecars, and the gateway, whose image "auto" is injected) come from
 // mesh.Hub, which ctmd sets as every control plane's global.hub rather than leaving the charts'
@@ -136,11 +147,14 @@ func policyArgs(cfg *config.Config, mode, stack string) *binaryauthorization.Pol
 // (Istio 1.30.0's notes: "Added registry.istio.io as the default registry for Istio images"),
 // docker.io/istio before and again from 1.31 (istio/release-builder#2370, "Revert default registry
 // in helm charts to docker"). The policy admits that one directory, whichever version runs.
+// ProjectRegistry is the project's Artifact Registry host and path in the stack's region, which
+// holds the repository of every stack of the project there.
+func ProjectRegistry(cfg *config.Config) string {
+	return cfg.Region + "-docker.pkg.dev/" + cfg.Project
+}
+
 func allowList(cfg *config.Config) binaryauthorization.PolicyAdmissionWhitelistPatternArray {
-	patterns := []string{cfg.SupplyChain.AllowedRepository + "/**", mesh.Hub + "/*"}
-	if cfg.Edge.InstallCertManager {
-		patterns = append(patterns, CertManagerRepository+"/*")
-	}
+	patterns := []string{ProjectRegistry(cfg) + "/**", mesh.Hub + "/*", CertManagerRepository + "/*"}
 	list := binaryauthorization.PolicyAdmissionWhitelistPatternArray{}
 	for _, pattern := range patterns {
 		list = append(list, &binaryauthorization.PolicyAdmissionWhitelistPatternArgs{NamePattern: pulumi.String(pattern)})

@@ -24,6 +24,7 @@ const (
 func stackConfig(mode string, certManager bool) *config.Config {
 	return &config.Config{
 		Project:     "ctmd-dev-123",
+		Region:      "europe-west1",
 		ClusterName: "ctmd-cluster",
 		SupplyChain: config.SupplyChain{BinaryAuthorization: mode, AllowedRepository: repository},
 		Edge:        config.Edge{InstallCertManager: certManager},
@@ -57,11 +58,12 @@ func assertJSON(t *testing.T, what string, got any, want string) {
 	}
 }
 
-// The policy refuses by default, in the configured mode, and admits only the stack's repository,
-// Istio's hub and, while the stack installs it, cert-manager; Google's global policy admits
-// GKE's system images. It is written once the API is on.
+// The policy refuses by default, in the configured mode, and admits only the project's registry
+// in the region, Istio's hub and cert-manager's (whether this stack installs it or another stack
+// of the project does); Google's global policy admits GKE's system images. It is written once the
+// API is on, and is the same for every stack of the project with the region and mode.
 func TestPolicy(t *testing.T) {
-	const base = `{"namePattern": "` + repository + `/**"}, {"namePattern": "docker.io/istio/*"}`
+	const base = `{"namePattern": "europe-west1-docker.pkg.dev/ctmd-dev-123/**"}, {"namePattern": "docker.io/istio/*"}, {"namePattern": "quay.io/jetstack/*"}`
 	for _, tt := range []struct {
 		name, mode  string
 		certManager bool
@@ -70,7 +72,7 @@ func TestPolicy(t *testing.T) {
 	}{
 		{"dry run", config.BinaryAuthorizationDry, false, "DRYRUN_AUDIT_LOG_ONLY", base},
 		{"enforced", config.BinaryAuthorizationForce, false, "ENFORCED_BLOCK_AND_AUDIT_LOG", base},
-		{"with cert-manager", config.BinaryAuthorizationDry, true, "DRYRUN_AUDIT_LOG_ONLY", base + `, {"namePattern": "quay.io/jetstack/*"}`},
+		{"with cert-manager", config.BinaryAuthorizationDry, true, "DRYRUN_AUDIT_LOG_ONLY", base},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := run(t, stackConfig(tt.mode, tt.certManager))
@@ -80,7 +82,7 @@ func TestPolicy(t *testing.T) {
 			p := s.Find(t, policyType, "binauthz-policy")
 			assertJSON(t, "policy", mockstack.Plain(p.Inputs), `{
 				"project": "ctmd-dev-123",
-				"description": "Written by Pulumi stack ctmd/test (cluster ctmd-cluster); one ctmd stack per project, see docs/supply-chain.md",
+				"description": "Written by ctmd's Pulumi stacks of this project (docs/supply-chain.md): the same policy from each of one region and mode",
 				"globalPolicyEvaluationMode": "ENABLE",
 				"admissionWhitelistPatterns": [`+tt.patterns+`],
 				"defaultAdmissionRule": {"evaluationMode": "ALWAYS_DENY", "enforcementMode": "`+tt.enforcement+`"}
@@ -115,8 +117,9 @@ func matches(pattern, image string) bool {
 	return image == pattern
 }
 
-// The patterns admit the images the stack runs, and nothing beside them: no sibling repository
-// that shares the stack's repository's name as a prefix, no other Docker Hub or quay.io account.
+// The patterns admit the images the project's stacks run, and nothing beside them: no other
+// project or region, no project whose id has this one's as a prefix, no other Docker Hub or
+// quay.io account.
 func TestPatternsAdmitWhatTheStackRuns(t *testing.T) {
 	s, err := run(t, stackConfig(config.BinaryAuthorizationDry, true))
 	if err != nil {
@@ -150,8 +153,9 @@ func TestPatternsAdmitWhatTheStackRuns(t *testing.T) {
 		}
 	}
 	for _, image := range []string{
-		repository + "-other/marketdata:v1",
-		"europe-west1-docker.pkg.dev/ctmd-dev-123/other/marketdata:v1",
+		"europe-west1-docker.pkg.dev/ctmd-dev-1234/ctmd-cluster/marketdata:v1",
+		"europe-west1-docker.pkg.dev/other-project/ctmd-cluster/marketdata:v1",
+		"us-east1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/marketdata:v1",
 		"docker.io/istio-mirror/proxyv2:1.31.4",
 		"docker.io/library/nginx:1.27",
 		"docker.io/istio/extra/proxyv2:1.31.4",
@@ -174,4 +178,17 @@ func TestUnknownModeDeclaresNothing(t *testing.T) {
 	if len(s.Resources) != 0 {
 		t.Errorf("%d resources declared before the refusal", len(s.Resources))
 	}
+}
+
+// external: another stack of the project writes the policy; this one enables the API its cluster
+// needs to check it, and writes nothing else.
+func TestExternalPolicyIsLeftAlone(t *testing.T) {
+	s, err := run(t, stackConfig(config.BinaryAuthorizationExternal, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.OfType(policyType); len(got) != 0 {
+		t.Errorf("external declares the policy %v", got)
+	}
+	s.Find(t, serviceType, API)
 }

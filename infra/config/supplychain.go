@@ -19,7 +19,8 @@ type SupplyChain struct {
 	// ProxyImages are the images of the mesh's injected proxy when the cluster's Istio is not
 	// the stack's (ctmd:proxyImages); with installIstio the stack knows its own (infra/mesh).
 	ProxyImages []string
-	// BinaryAuthorization is GKE's project policy mode on target gke: dryrun or enforce.
+	// BinaryAuthorization is GKE's project policy mode on target gke: dryrun, enforce, or external
+	// (written by another stack of the project).
 	BinaryAuthorization string
 }
 
@@ -30,6 +31,9 @@ const (
 	ImageAdmissionOff        = "off"
 	BinaryAuthorizationDry   = "dryrun"
 	BinaryAuthorizationForce = "enforce"
+	// BinaryAuthorizationExternal leaves the project's one policy to another stack or its owner;
+	// the cluster still evaluates it.
+	BinaryAuthorizationExternal = "external"
 )
 
 // A repository: registry host with optional port and a path, without tag or digest.
@@ -44,7 +48,7 @@ var digestPinned = regexp.MustCompile(`@sha256:[a-f0-9]{64}$`)
 func (r *reader) supplyChain(c *Config) SupplyChain {
 	s := SupplyChain{
 		ImageAdmission:      r.oneOf("imageAdmission", ImageAdmissionDeny, ImageAdmissionDeny, ImageAdmissionWarn, ImageAdmissionOff),
-		BinaryAuthorization: r.oneOf("binaryAuthorization", BinaryAuthorizationDry, BinaryAuthorizationDry, BinaryAuthorizationForce),
+		BinaryAuthorization: r.oneOf("binaryAuthorization", BinaryAuthorizationDry, BinaryAuthorizationDry, BinaryAuthorizationForce, BinaryAuthorizationExternal),
 	}
 	repo, set := r.get("allowedImageRepository")
 	switch {

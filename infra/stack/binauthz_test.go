@@ -28,8 +28,8 @@ func binauthzPolicyOf(t *testing.T, s *run) map[string]any {
 
 // On gke the cluster checks every Pod against the project's policy, which exists before the
 // cluster does; by default the policy denies what it does not list, in dry run (logged, admitted);
-// it admits the repository the stack creates and Istio's images, and leaves GKE's system images
-// to Google's global policy.
+// it admits the project's registry in the stack's region, Istio's and cert-manager's images, and
+// leaves GKE's system images to Google's global policy.
 func TestBinaryAuthorizationOnGKE(t *testing.T) {
 	s := mustDeploy(t, gkeConfig(nil))
 
@@ -41,11 +41,12 @@ func TestBinaryAuthorizationOnGKE(t *testing.T) {
 
 	assertJSON(t, "policy", binauthzPolicyOf(t, s), `{
 		"project": "ctmd-dev-123",
-		"description": "Written by Pulumi stack ctmd/test (cluster ctmd-cluster); one ctmd stack per project, see docs/supply-chain.md",
+		"description": "Written by ctmd's Pulumi stacks of this project (docs/supply-chain.md): the same policy from each of one region and mode",
 		"globalPolicyEvaluationMode": "ENABLE",
 		"admissionWhitelistPatterns": [
-			{"namePattern": "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster/**"},
-			{"namePattern": "docker.io/istio/*"}
+			{"namePattern": "europe-west1-docker.pkg.dev/ctmd-dev-123/**"},
+			{"namePattern": "docker.io/istio/*"},
+			{"namePattern": "quay.io/jetstack/*"}
 		],
 		"defaultAdmissionRule": {"evaluationMode": "ALWAYS_DENY", "enforcementMode": "DRYRUN_AUDIT_LOG_ONLY"}
 	}`)
@@ -70,37 +71,35 @@ func TestBinaryAuthorizationEnforced(t *testing.T) {
 	assertJSON(t, "the rest of the enforced policy", enforced, jsonOf(t, dry))
 }
 
-// The allow-list follows the repository the stack creates (the imageRepository output, where
-// make push sends the image), and admits cert-manager's images while the edge installs it.
-func TestBinaryAuthorizationFollowsTheStack(t *testing.T) {
-	patterns := func(s *run) []string {
-		var got []string
-		for _, p := range binauthzPolicyOf(t, s)["admissionWhitelistPatterns"].([]any) {
-			got = append(got, p.(map[string]any)["namePattern"].(string))
+// Stacks of one project (dev and prod) share its one policy: it admits the project's registry in
+// the stack's region, which holds every such stack's repository (the imageRepository output, where
+// make push sends the image), and is the same whatever the stack, so two stacks of one region and
+// mode write it alike. A stack set to external leaves it to the one that writes it, and its
+// cluster still checks it.
+func TestBinaryAuthorizationIsTheProjects(t *testing.T) {
+	dev := mustDeploy(t, gkeConfig(map[string]string{"ctmd:clusterName": "dev"}))
+	prod := mustDeploy(t, gkeHTTPS(map[string]string{"ctmd:clusterName": "prod", "ctmd:networkCidr": "10.1.0.0/16",
+		"ctmd:image": "europe-west1-docker.pkg.dev/" + project + "/prod/marketdata:v1.4.0" + digestA}))
+	assertJSON(t, "prod's policy", binauthzPolicyOf(t, prod), jsonOf(t, binauthzPolicyOf(t, dev)))
+	for _, s := range []*run{dev, prod} {
+		repo, _ := s.outputs["imageRepository"].Value.(string)
+		if !strings.HasPrefix(repo, "europe-west1-docker.pkg.dev/ctmd-dev-123/") {
+			t.Errorf("repository %q is not under the admitted europe-west1-docker.pkg.dev/ctmd-dev-123/**", repo)
 		}
-		return got
 	}
-	for name, values := range map[string]map[string]string{
-		"default":                  gkeConfig(nil),
-		"another zone and cluster": gkeConfig(map[string]string{"gcp:zone": "us-east1-c", "ctmd:clusterName": "prod"}),
-		"own repository id":        gkeConfig(map[string]string{"ctmd:repositoryId": "images"}),
-	} {
-		t.Run(name, func(t *testing.T) {
-			s := mustDeploy(t, values)
-			repo, _ := s.outputs["imageRepository"].Value.(string)
-			if got := patterns(s); len(got) == 0 || got[0] != repo+"/**" {
-				t.Errorf("allow-list %v, want it to begin with the stack's repository %q/**", got, repo)
-			}
-		})
+	other := binauthzPolicyOf(t, mustDeploy(t, gkeConfig(map[string]string{"gcp:zone": "us-east1-c"})))
+	if got := mockstack.Get(other, "admissionWhitelistPatterns.0.namePattern"); got != "us-east1-docker.pkg.dev/ctmd-dev-123/**" {
+		t.Errorf("a us-east1 stack admits %v first, want its region's registry", got)
 	}
 
-	https := patterns(mustDeploy(t, gkeHTTPS(nil)))
-	if !slices.Contains(https, "quay.io/jetstack/*") {
-		t.Errorf("with the edge's cert-manager, allow-list %v lacks quay.io/jetstack/*", https)
+	external := mustDeploy(t, gkeConfig(map[string]string{"ctmd:binaryAuthorization": "external"}))
+	if got := external.OfType(binauthzPolicy); len(got) != 0 {
+		t.Errorf("binaryAuthorization external writes the policy %v", got)
 	}
-	if plain := patterns(mustDeploy(t, gkeConfig(nil))); slices.ContainsFunc(plain, func(p string) bool { return strings.HasPrefix(p, "quay.io/") }) {
-		t.Errorf("without cert-manager, allow-list %v admits quay.io", plain)
-	}
+	cluster := external.Find(t, "gcp:container/cluster:Cluster", "ctmd-cluster")
+	assertJSON(t, "external: cluster binaryAuthorization", mockstack.Plain(cluster.Inputs)["binaryAuthorization"],
+		`{"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}`)
+	assertDependsOn(t, cluster, projectService+"::binaryauthorization.googleapis.com")
 }
 
 // Artifact Analysis scans every image pushed to the stack's repository: its API is on in the
