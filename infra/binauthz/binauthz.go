@@ -1,9 +1,10 @@
 // Package binauthz declares GKE's own gate on what runs (target gke): Binary Authorization's
 // project policy, which the cluster evaluates every Pod against (evaluation mode
-// PROJECT_SINGLETON_POLICY_ENFORCE, infra/gke). The policy admits the stack's Artifact Registry
-// repository, the images of what the stack installs (Istio, cert-manager) and, through Google's
-// global policy, GKE's own system images; everything else meets the default rule, which denies.
-// ctmd:binaryAuthorization says whether a denial is only logged (dryrun) or enforced.
+// PROJECT_SINGLETON_POLICY_ENFORCE, infra/gke). The policy admits the project's Artifact Registry
+// in the stack's region, the images of what ctmd installs (Istio, cert-manager) and, through
+// Google's global policy, GKE's own system images; everything else meets the default rule, which
+// denies. ctmd:binaryAuthorization says whether a denial is only logged (dryrun) or enforced, or
+// that another stack writes the policy (external).
 //
 // The project policy is a singleton: one per GCP project, whatever the number of clusters, and
 // stacks of one project (dev and prod, each with its own network) are a supported layout. So the

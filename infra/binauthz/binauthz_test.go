@@ -21,6 +21,7 @@ const (
 	repository  = "europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster"
 )
 
+// stackConfig is a gke stack's; with or without cert-manager, the policy must not differ.
 func stackConfig(mode string, certManager bool) *config.Config {
 	return &config.Config{
 		Project:     "ctmd-dev-123",
