@@ -88,14 +88,15 @@ func (r *reader) supplyChain(c *Config) SupplyChain {
 	}
 	// Binary Authorization admits the stack's repository too (infra/binauthz): with it enforced,
 	// an image from elsewhere is refused on gke even without the namespace's policy.
-	gate := "ctmd:imageAdmission " + s.ImageAdmission
+	gate, allowed := "ctmd:imageAdmission "+s.ImageAdmission, s.AllowedRepository
 	if s.ImageAdmission == ImageAdmissionOff {
 		if c.Target != TargetGKE || s.BinaryAuthorization != BinaryAuthorizationForce {
 			return s
 		}
-		gate = "ctmd:binaryAuthorization " + s.BinaryAuthorization
+		// The project's policy admits its registry in the region (infra/binauthz).
+		gate, allowed = "ctmd:binaryAuthorization "+s.BinaryAuthorization, fmt.Sprintf("%s-docker.pkg.dev/%s", c.Region, c.Project)
 	}
-	if s.AllowedRepository == "" {
+	if allowed == "" {
 		return s
 	}
 	for _, k := range []struct{ key, image string }{{"image", c.Image}, {"canaryImage", c.CanaryImage}} {
@@ -105,8 +106,8 @@ func (r *reader) supplyChain(c *Config) SupplyChain {
 		}
 		fix := fmt.Sprintf("pulumi config set %s:%s %s/marketdata:<tag>@sha256:<digest> (make -s push prints it)", Namespace, key, s.AllowedRepository)
 		switch {
-		case !strings.HasPrefix(image, s.AllowedRepository+"/"):
-			r.fail(fmt.Errorf(`invalid config %q value %q: the cluster admits only images from %s (%s); set it with %s`, Namespace+":"+key, image, s.AllowedRepository, gate, fix))
+		case !strings.HasPrefix(image, allowed+"/"):
+			r.fail(fmt.Errorf(`invalid config %q value %q: the cluster admits only images from %s (%s); set it with %s`, Namespace+":"+key, image, allowed, gate, fix))
 		case s.ImageAdmission == ImageAdmissionOff:
 		// A gke stack's first up creates the repository its image is then pushed to (README,
 		// "Deploy to GCP", step 4), so its image can have no digest until then: a warning there,

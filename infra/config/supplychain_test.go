@@ -59,7 +59,7 @@ func TestSupplyChainErrors(t *testing.T) {
 		{"gke image from another project", gke(map[string]string{"ctmd:image": "europe-west1-docker.pkg.dev/other/ctmd-cluster/marketdata:v1" + digestA}),
 			`the cluster admits only images from europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster (ctmd:imageAdmission deny)`},
 		{"gke image from elsewhere, Binary Authorization enforced without the namespace's policy", gke(map[string]string{"ctmd:imageAdmission": "off", "ctmd:binaryAuthorization": "enforce", "ctmd:image": "registry.example/ctmd/marketdata:v1"}),
-			`the cluster admits only images from europe-west1-docker.pkg.dev/ctmd-dev-123/ctmd-cluster (ctmd:binaryAuthorization enforce)`},
+			`the cluster admits only images from europe-west1-docker.pkg.dev/ctmd-dev-123 (ctmd:binaryAuthorization enforce)`},
 		{"existing without a repository", existing(map[string]string{"ctmd:allowedImageRepository": ""}),
 			`missing required config "ctmd:allowedImageRepository" (needed when ctmd:target is existing and ctmd:imageAdmission is not off): the repository the app's images come from; set it with pulumi config set ctmd:allowedImageRepository <registry>/<path>`},
 		{"repository with a tag", existing(map[string]string{"ctmd:allowedImageRepository": "registry.example/ctmd:v1"}),
