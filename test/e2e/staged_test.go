@@ -12,7 +12,9 @@ import (
 )
 
 // clusterLayer is the README's step 4 on the local cluster: the README targets the GKE component
-// (pulumi up --target '**ctmd:gke:Cluster**'); here the cluster component is the existing one.
+// and the Binary Authorization policy it waits for (TestREADMETargetsTheClusterWithItsDependencies
+// holds those globs to the cluster's dependencies under mocks); here the cluster component is the
+// existing one.
 const clusterLayer = "**ctmd:cluster:Existing**"
 
 // stagedUp runs that targeted up, as a user does before pushing the image. On a fresh stack it
