@@ -62,7 +62,9 @@ bench() {
 	pulumi stack init bench --secrets-provider passphrase >>"$log" 2>&1
 	pulumi config set target existing
 	pulumi config set istioChartRepository "$CTMD_CHART_REPO"
-	pulumi config set image registry.example.test/ctmd/marketdata:v1.0.0
+	# Pinned by digest in the allowed repository, as the admission policy requires (kwok pulls nothing).
+	pulumi config set allowedImageRepository registry.example.test/ctmd
+	pulumi config set image "registry.example.test/ctmd/marketdata:v1.0.0@sha256:$(printf 'a%.0s' {1..64})"
 	pulumi config set --secret mongoConnectionString 'mongodb://bench:bench@mongo.example.test:27017/'
 	up=$(seconds pulumi up --yes)
 	for _ in $(seq "$runs"); do previews+=("$(seconds pulumi preview --expect-no-changes)"); done
