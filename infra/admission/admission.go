@@ -17,11 +17,11 @@ import (
 	"github.com/cryptotracker/ctmd/infra/config"
 )
 
-// ProxyContainers are the containers Istio's injector adds to a pod (the sidecar, the init
+// proxyContainers are the containers Istio's injector adds to a pod (the sidecar, the init
 // container that redirects traffic, and the CNI plugin's validation container). Only they may
 // run a proxy image, and only one of Args.ProxyImages: the injector takes the image from a pod's
 // sidecar.istio.io/proxyImage annotation when set, which would otherwise let any pod choose it.
-var ProxyContainers = []string{"istio-proxy", "istio-init", "istio-validation"}
+var proxyContainers = []string{"istio-proxy", "istio-init", "istio-validation"}
 
 // Args says what the namespace may run.
 type Args struct {
@@ -82,9 +82,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 func spec(args Args) *admissionv1.ValidatingAdmissionPolicySpecArgs {
 	rule := func(group string, resources ...string) admissionv1.NamedRuleWithOperationsInput {
-		version := "v1"
 		return &admissionv1.NamedRuleWithOperationsArgs{
-			ApiGroups: pulumi.StringArray{pulumi.String(group)}, ApiVersions: pulumi.StringArray{pulumi.String(version)},
+			ApiGroups: pulumi.StringArray{pulumi.String(group)}, ApiVersions: pulumi.StringArray{pulumi.String("v1")},
 			Operations: pulumi.StringArray{pulumi.String("CREATE"), pulumi.String("UPDATE")},
 			Resources:  pulumi.ToStringArray(resources),
 		}
@@ -95,7 +94,7 @@ func spec(args Args) *admissionv1.ValidatingAdmissionPolicySpecArgs {
 		{"spec", `has(object.spec.jobTemplate) ? object.spec.jobTemplate.spec.template.spec : has(object.spec.template) ? object.spec.template.spec : object.spec`},
 		{"containers", `(has(variables.spec.containers) ? variables.spec.containers : []) + (has(variables.spec.initContainers) ? variables.spec.initContainers : []) + (has(variables.spec.ephemeralContainers) ? variables.spec.ephemeralContainers : [])`},
 		{"refused", fmt.Sprintf(`variables.containers.filter(c, !(c.image.startsWith(%s) && c.image.matches('@sha256:[a-f0-9]{64}$')) && !(c.name in %s && c.image in %s)).map(c, c.name + ' (' + c.image + ')')`,
-			quote(args.Repository+"/"), list(ProxyContainers), list(args.ProxyImages))},
+			strconv.Quote(args.Repository+"/"), list(proxyContainers), list(args.ProxyImages))},
 	}
 	vars := admissionv1.VariableArray{}
 	for _, v := range variables {
@@ -120,13 +119,11 @@ func spec(args Args) *admissionv1.ValidatingAdmissionPolicySpecArgs {
 	}
 }
 
-// quote is a CEL string literal (Go's quoting is valid CEL for these characters).
-func quote(s string) string { return strconv.Quote(s) }
-
+// list is a CEL list of string literals (Go's quoting is valid CEL for image references).
 func list(items []string) string {
 	quoted := make([]string, len(items))
 	for i, s := range items {
-		quoted[i] = quote(s)
+		quoted[i] = strconv.Quote(s)
 	}
 	return "[" + strings.Join(quoted, ", ") + "]"
 }
