@@ -22,6 +22,9 @@ declare -A extra_dirs
 for name in "${EXTRA_CLUSTERS[@]}"; do
 	extra_dirs[$name]=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e-$name.XXXXXX")
 done
+# What the failing tests reported, repeated by the trap after the clusters' teardown: CI logs keep
+# only their end.
+report=
 # shellcheck disable=SC2317 # called by the EXIT trap
 stop() {
 	for dir in "${extra_dirs[@]}"; do
@@ -30,6 +33,10 @@ stop() {
 	done
 	"$CTMD_ROOT/hack/cluster.sh" down || true
 	rm -rf "$CTMD_CLUSTER_DIR"
+	if [[ -n $report ]]; then
+		log "what the failing tests reported:"
+		printf '%s' "$report" >&2
+	fi
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -72,14 +79,14 @@ go test -tags e2e -vet=off -count=1 -timeout 30m -parallel 8 -v ./test/e2e/ "$@"
 	status=$?
 log "e2e tests finished in $(fmt_secs $((SECONDS - start))) (exit $status)"
 if ((status)); then
-	# The lanes' engine output interleaves with the failure and CI logs keep only their end: repeat
-	# what the failing tests reported (every test's own log line names its file and line).
-	log "what the failing tests reported:"
-	awk '
+	# The lanes' engine output interleaves with the failure: keep what the failing tests reported
+	# (every test's own log line names its file and line) for the trap to repeat.
+	report=$(awk '
 		/^=== (RUN|CONT|NAME) / { test = $3; sub(/\/.*/, "", test) }
 		/^ *--- FAIL: / { failed[$3] = 1 }
 		/^ +[a-z_0-9]+_test\.go:[0-9]+: / { said[test] = said[test] $0 "\n" }
 		END { for (t in failed) if (t in said) printf "%s:\n%s", t, said[t] }
-	' "$CTMD_CLUSTER_DIR/e2e.log" >&2 || true
+	' "$CTMD_CLUSTER_DIR/e2e.log" || true)
+	report=${report:+$report$'\n'}
 fi
 exit "$status"

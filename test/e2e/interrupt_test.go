@@ -379,10 +379,12 @@ type killableCLI struct {
 	auto.PulumiCommand
 	mu      sync.Mutex
 	running *os.Process
-	// plugins are the provider processes the killed engines had started: the engine starts each in
-	// a process group of its own, so they survive it, as on a real machine, and finish what they
-	// were doing. The test ends them when it ends.
-	plugins []int
+	// killed are the processes under the killed engines, with their command lines: the engine
+	// starts each plugin in a process group of its own, and the language host starts the program
+	// under it, so a kill of the engine's group alone leaves them running (the program's hooks
+	// still applying CRDs), which a machine that goes away does not. They are killed by PID, again
+	// when the test ends, as long as the PID still runs the same command.
+	killed map[int]string
 }
 
 func newKillableCLI(t *testing.T) *killableCLI {
@@ -391,8 +393,12 @@ func newKillableCLI(t *testing.T) *killableCLI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &killableCLI{PulumiCommand: cmd}
-	t.Cleanup(c.endPlugins)
+	c := &killableCLI{PulumiCommand: cmd, killed: map[int]string{}}
+	t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.endKilled()
+	})
 	return c
 }
 
@@ -432,34 +438,36 @@ func (c *killableCLI) Run(ctx context.Context, workdir string, stdin io.Reader, 
 	return stdout.String(), stderr.String(), code, err
 }
 
-// kill SIGKILLs the process group of the running command and the plugins it had started (each in
-// a group of its own), as when the machine under them goes away.
+// kill SIGKILLs the process group of the running command and every process under it, as when the
+// machine under them goes away.
 func (c *killableCLI) kill() error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.running == nil {
-		c.mu.Unlock()
 		return errors.New("no pulumi command is running")
 	}
-	c.plugins = append(c.plugins, children(c.running.Pid)...)
+	for _, pid := range descendants(c.running.Pid) {
+		if cmdline := commandLine(pid); cmdline != "" {
+			c.killed[pid] = cmdline
+		}
+	}
 	err := syscall.Kill(-c.running.Pid, syscall.SIGKILL)
-	c.mu.Unlock()
-	c.endPlugins()
+	c.endKilled()
 	return err
 }
 
-// endPlugins kills the plugins the killed engines left, by PID, if they still run and are still
-// Pulumi plugins (PIDs are reused).
-func (c *killableCLI) endPlugins() {
-	for _, pid := range c.plugins {
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err == nil && strings.Contains(filepath.Base(string(bytes.SplitN(cmdline, []byte{0}, 2)[0])), "pulumi-") {
+// endKilled SIGKILLs the processes the kills found that still run, if their PID still runs the same
+// command (PIDs are reused). The caller holds c.mu.
+func (c *killableCLI) endKilled() {
+	for pid, cmdline := range c.killed {
+		if commandLine(pid) == cmdline {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }
 
-// children lists a process's child processes (Linux /proc).
-func children(pid int) []int {
+// descendants lists the processes under pid, children first (Linux /proc).
+func descendants(pid int) []int {
 	var pids []int
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	for _, f := range tasks {
@@ -469,11 +477,17 @@ func children(pid int) []int {
 		}
 		for _, field := range strings.Fields(string(raw)) {
 			if n, err := strconv.Atoi(field); err == nil {
-				pids = append(pids, n)
+				pids = append(append(pids, n), descendants(n)...)
 			}
 		}
 	}
 	return pids
+}
+
+// commandLine is a running process's command line, "" once it has ended.
+func commandLine(pid int) string {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return string(raw)
 }
 
 // replicaSetOf is marketdata's ReplicaSet whose pods run image, nil while there is none.
