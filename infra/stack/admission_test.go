@@ -59,7 +59,7 @@ func TestImagePolicy(t *testing.T) {
 	}
 	b := s.Find(t, bindingType, policyName)
 	bp := mockstack.Plain(b.Inputs)
-	assertJSON(t, "binding spec", bp["spec"], `{"policyName": "`+policyName+`", "validationActions": ["Deny"],
+	mockstack.AssertJSON(t, "binding spec", bp["spec"], `{"policyName": "`+policyName+`", "validationActions": ["Deny"],
 		"matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ctmd"}}}}`)
 	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), bindingType+"::"+policyName)
 }
@@ -67,7 +67,7 @@ func TestImagePolicy(t *testing.T) {
 func TestImagePolicyModes(t *testing.T) {
 	warn := mustDeploy(t, existingConfig(map[string]string{"ctmd:imageAdmission": "warn"}))
 	actions := mockstack.Get(mockstack.Plain(warn.Find(t, bindingType, policyName).Inputs), "spec.validationActions")
-	assertJSON(t, "warn actions", actions, `["Warn", "Audit"]`)
+	mockstack.AssertJSON(t, "warn actions", actions, `["Warn", "Audit"]`)
 	// The cluster's own Istio: its configured proxy image, and the configured repository.
 	refused := refusedExpression(t, warn)
 	for _, want := range []string{`startsWith("registry.example/ctmd/")`, `c.image in ["` + clusterProxyImage + `"]`} {

@@ -60,9 +60,9 @@ func TestAlertRules(t *testing.T) {
 		t.Errorf("ClusterRules parent %q provider %q", r.Parent, r.Provider)
 	}
 	in := mockstack.Plain(r.Inputs)
-	assertJSON(t, "ClusterRules metadata", in["metadata"], `{"name": "ctmd-marketdata-slo"}`)
+	mockstack.AssertJSON(t, "ClusterRules metadata", in["metadata"], `{"name": "ctmd-marketdata-slo"}`)
 	file := ruleFile(t, s)
-	assertJSON(t, "ClusterRules spec.groups", mockstack.Get(in, "spec.groups"), jsonOf(t, file["groups"]))
+	mockstack.AssertJSON(t, "ClusterRules spec.groups", mockstack.Get(in, "spec.groups"), jsonOf(t, file["groups"]))
 	if got := s.OfType("kubernetes:monitoring.googleapis.com/v1:Rules"); len(got) != 0 {
 		t.Errorf("a namespaced Rules object, which sees only its own namespace: %v", got)
 	}
@@ -120,7 +120,7 @@ func TestCanaryAlertOnlyWithCanary(t *testing.T) {
 		t.Fatalf("canary running but alerts are %v", alertNames(file))
 	}
 	groups := mockstack.Get(mockstack.Plain(s.Find(t, rulesType, alerts.RulesName).Inputs), "spec.groups")
-	assertJSON(t, "ClusterRules spec.groups", groups, jsonOf(t, file["groups"]))
+	mockstack.AssertJSON(t, "ClusterRules spec.groups", groups, jsonOf(t, file["groups"]))
 
 	all := ruleFile(t, mustDeploy(t, gkeConfig(map[string]string{"ctmd:canaryImage": gkeCanaryImage, "ctmd:canaryWeight": "100"})))
 	if slices.Contains(alertNames(all), slo.CanaryAlert) {
@@ -210,7 +210,7 @@ func TestAlertmanagerConfig(t *testing.T) {
 				t.Errorf("Secret parent %q provider %q", r.Parent, r.Provider)
 			}
 			in := mockstack.Plain(r.Inputs)
-			assertJSON(t, "metadata", in["metadata"], `{"name": "alertmanager", "namespace": "gmp-public"}`)
+			mockstack.AssertJSON(t, "metadata", in["metadata"], `{"name": "alertmanager", "namespace": "gmp-public"}`)
 			var config map[string]any
 			if err := yaml.Unmarshal([]byte(in["stringData"].(map[string]any)["alertmanager.yaml"].(string)), &config); err != nil {
 				t.Fatal(err)
@@ -218,7 +218,7 @@ func TestAlertmanagerConfig(t *testing.T) {
 			if got := jsonOf(t, config["receivers"]); !strings.Contains(got, tc.want) {
 				t.Errorf("receivers %s, want %s", got, tc.want)
 			}
-			assertJSON(t, "route", config["route"], `{
+			mockstack.AssertJSON(t, "route", config["route"], `{
 				"receiver": "unrouted",
 				"routes": [{"receiver": "ctmd", "matchers": ["namespace=\"ctmd\""], "group_by": ["alertname", "destination_version"],
 				            "routes": [{"matchers": ["severity=\"page\""], "repeat_interval": "1h"},

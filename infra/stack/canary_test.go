@@ -47,7 +47,7 @@ func TestCanary(t *testing.T) {
 	}
 	// The stable Deployment keeps its selector: it is immutable, and changing it would replace
 	// the Deployment (every stable pod at once).
-	assertJSON(t, "stable selector", mockstack.Get(stable, "spec.selector"), `{"matchLabels": {"app": "marketdata"}}`)
+	mockstack.AssertJSON(t, "stable selector", mockstack.Get(stable, "spec.selector"), `{"matchLabels": {"app": "marketdata"}}`)
 
 	assertResource(t, s, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "marketdata-canary", appComponent, "pulumi:providers:kubernetes::existing", `{
 		"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
@@ -60,7 +60,7 @@ func TestCanary(t *testing.T) {
 	}`)
 
 	vs := s.Find(t, vsRef, "ctmd")
-	assertJSON(t, "VirtualService routes", mockstack.Get(mockstack.Plain(vs.Inputs), "spec.http"), `[
+	mockstack.AssertJSON(t, "VirtualService routes", mockstack.Get(mockstack.Plain(vs.Inputs), "spec.http"), `[
 		{"name": "canary-by-header",
 			"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true, "headers": {"x-ctmd-canary": {"exact": "always"}}}],
 			"route": [{"destination": {"host": "marketdata", "subset": "canary", "port": {"number": 80}}, "weight": 100}]},
@@ -78,7 +78,7 @@ func TestCanary(t *testing.T) {
 		"metadata": {"name": "marketdata-canary", "namespace": "ctmd"},
 		"spec": {"host": "marketdata", "subsets": [{"name": "canary", "labels": {"version": "canary"}}]}
 	}`)
-	assertJSON(t, "stable DestinationRule", mockstack.Get(mockstack.Plain(s.Find(t, drRef, "marketdata").Inputs), "spec"), `{
+	mockstack.AssertJSON(t, "stable DestinationRule", mockstack.Get(mockstack.Plain(s.Find(t, drRef, "marketdata").Inputs), "spec"), `{
 		"host": "marketdata", "subsets": [{"name": "stable", "labels": {"version": "v1"}}]
 	}`)
 	// Traffic moves only to rolled-out pods, and to the canary only once its subset is declared.
@@ -124,7 +124,7 @@ func TestNoCanary(t *testing.T) {
 	}
 	vs := s.Find(t, vsRef, "ctmd")
 	assertDependsOn(t, vs, "kubernetes:apps/v1:Deployment::marketdata")
-	assertJSON(t, "routes", mockstack.Get(mockstack.Plain(vs.Inputs), "spec.http"), `[{"name": "api",
+	mockstack.AssertJSON(t, "routes", mockstack.Get(mockstack.Plain(vs.Inputs), "spec.http"), `[{"name": "api",
 		"match": [{"uri": {"prefix": "/api"}, "ignoreUriCase": true}],
 		"route": [{"destination": {"host": "marketdata", "subset": "stable", "port": {"number": 80}}, "weight": 100}]}]`)
 	if s.outputs["canaryImage"].Value != "" || jsonOf(t, s.outputs["canaryWeight"].Value) != "0" {

@@ -37,7 +37,7 @@ func assertCRDRecord(t *testing.T, s *run, release, namespace, chart, version, v
 			t.Errorf("%s rendered with %s %v, want %s", release, key, opts[key], want)
 		}
 	}
-	assertJSON(t, release+" values", opts["values"], values)
+	mockstack.AssertJSON(t, release+" values", opts["values"], values)
 	record := s.Find(t, "kubernetes:core/v1:ConfigMap", release+crds.RecordSuffix)
 	if want := "ctmd:crds:Set::" + release; record.Parent != want {
 		t.Errorf("record's parent %q, want %s", record.Parent, want)

@@ -112,7 +112,7 @@ func TestHTTPSOnGKE(t *testing.T) {
 // Secret, redirects port 80, and the VirtualService keeps routing /api for that host.
 func assertHTTPSRoutes(t *testing.T, s *run) {
 	t.Helper()
-	assertJSON(t, "Gateway", mockstack.Get(mockstack.Plain(s.Find(t, gatewayRef, "ctmd-gateway").Inputs), "spec"), `{
+	mockstack.AssertJSON(t, "Gateway", mockstack.Get(mockstack.Plain(s.Find(t, gatewayRef, "ctmd-gateway").Inputs), "spec"), `{
 		"selector": {"istio": "ingressgateway"},
 		"servers": [
 			{"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["api.example.com"],
@@ -122,10 +122,10 @@ func assertHTTPSRoutes(t *testing.T, s *run) {
 		]
 	}`)
 	vs := mockstack.Plain(s.Find(t, vsRef, "ctmd").Inputs)
-	assertJSON(t, "VirtualService hosts", mockstack.Get(vs, "spec.hosts"), `["api.example.com"]`)
-	assertJSON(t, "VirtualService gateways", mockstack.Get(vs, "spec.gateways"), `["ctmd-gateway"]`)
+	mockstack.AssertJSON(t, "VirtualService hosts", mockstack.Get(vs, "spec.hosts"), `["api.example.com"]`)
+	mockstack.AssertJSON(t, "VirtualService gateways", mockstack.Get(vs, "spec.gateways"), `["ctmd-gateway"]`)
 	for i, r := range mockstack.Get(vs, "spec.http").([]any) {
-		assertJSON(t, fmt.Sprintf("route %d's response headers", i+1), r.(map[string]any)["headers"],
+		mockstack.AssertJSON(t, fmt.Sprintf("route %d's response headers", i+1), r.(map[string]any)["headers"],
 			`{"response": {"set": {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}}}`)
 	}
 }
@@ -143,7 +143,7 @@ func TestHTTPSKeepsCanaryRoutes(t *testing.T) {
 	for _, r := range routes {
 		delete(r.(map[string]any), "headers")
 	}
-	assertJSON(t, "routes over HTTPS but their headers", routes,
+	mockstack.AssertJSON(t, "routes over HTTPS but their headers", routes,
 		jsonOf(t, mockstack.Get(mockstack.Plain(plain.Find(t, vsRef, "ctmd").Inputs), "spec.http")))
 	for _, r := range mockstack.Get(mockstack.Plain(plain.Find(t, vsRef, "ctmd").Inputs), "spec.http").([]any) {
 		if h, ok := r.(map[string]any)["headers"]; ok {
@@ -191,7 +191,7 @@ func TestHTTPSOnExistingWithOwnIssuer(t *testing.T) {
 		t.Errorf("the program asked the cluster for Deployments labelled %q, want cert-manager's controller", got)
 	}
 	chart := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", "cert-manager").Inputs)
-	assertJSON(t, "chart source", map[string]any{"chart": chart["chart"], "repositoryOpts": chart["repositoryOpts"], "values": chart["values"]}, `{
+	mockstack.AssertJSON(t, "chart source", map[string]any{"chart": chart["chart"], "repositoryOpts": chart["repositoryOpts"], "values": chart["values"]}, `{
 		"chart": "oci://registry.example/charts/cert-manager", "repositoryOpts": null,
 		"values": {"crds": {"enabled": false}, "enableCertificateOwnerRef": true, "startupapicheck": {"enabled": false},
 			"webhook": {
@@ -199,7 +199,7 @@ func TestHTTPSOnExistingWithOwnIssuer(t *testing.T) {
 				"mutatingWebhookConfigurationAnnotations": {"pulumi.com/waitFor": "jsonpath={.webhooks[0].clientConfig.caBundle}"}
 			}}
 	}`)
-	assertJSON(t, "solver", mockstack.Get(mockstack.Plain(s.Find(t, issuerRef, "ctmd-acme-letsencrypt").Inputs), "spec.acme.solvers"),
+	mockstack.AssertJSON(t, "solver", mockstack.Get(mockstack.Plain(s.Find(t, issuerRef, "ctmd-acme-letsencrypt").Inputs), "spec.acme.solvers"),
 		`[{"dns01": {"cloudDNS": {"project": "dns-project-1", "hostedZoneName": "example-com"}}}]`)
 	for _, r := range s.Resources {
 		if strings.HasPrefix(r.Type, "gcp:") {

@@ -2,9 +2,7 @@ package stack
 
 import (
 	"cmp"
-	"encoding/json"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -152,27 +150,6 @@ func existingConfig(extra map[string]string) map[string]string {
 // clusterProxyImage is the proxy of the Istio an existing cluster runs (istioctl's install).
 const clusterProxyImage = "docker.io/istio/proxyv2:1.30.2"
 
-// assertJSON compares a value with a JSON literal after normalising both through JSON, so
-// numbers and nesting compare by meaning. Whole-object comparisons make every property count.
-func assertJSON(t *testing.T, what string, got any, want string) {
-	t.Helper()
-	gotJSON, err := json.Marshal(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g, w any
-	if err := json.Unmarshal(gotJSON, &g); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("%s: bad expectation: %v", what, err)
-	}
-	if !reflect.DeepEqual(g, w) {
-		pretty, _ := json.MarshalIndent(g, "", "  ")
-		t.Errorf("%s:\ngot  %s\nwant %s", what, pretty, want)
-	}
-}
-
 // assertOutputs checks that the kubeconfig output is secret and contains kubeconfigHas, and
 // every other output exactly.
 func assertOutputs(t *testing.T, s *run, kubeconfigHas, want string) {
@@ -188,14 +165,14 @@ func assertOutputs(t *testing.T, s *run, kubeconfigHas, want string) {
 		t.Errorf("alertRules output must be a plain rule file, got secret=%v %.40q", others["alertRules"].Secret, rules)
 	}
 	delete(others, "alertRules")
-	assertJSON(t, "outputs", others, want)
+	mockstack.AssertJSON(t, "outputs", others, want)
 }
 
 // assertResource checks a resource's complete inputs, its parent, and its provider.
 func assertResource(t *testing.T, s *run, typ, name, parent, provider, inputs string) mockstack.Resource {
 	t.Helper()
 	r := s.Find(t, typ, name)
-	assertJSON(t, typ+" "+name, mockstack.Plain(r.Inputs), inputs)
+	mockstack.AssertJSON(t, typ+" "+name, mockstack.Plain(r.Inputs), inputs)
 	if r.Parent != parent {
 		t.Errorf("%s %s: parent %q, want %q", typ, name, r.Parent, parent)
 	}

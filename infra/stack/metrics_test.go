@@ -22,7 +22,7 @@ func TestPodMonitoring(t *testing.T) {
 
 	// Scraping goes to the sidecar agent, so the policy in front of the app admits no scraper.
 	policy := mockstack.Plain(s.Find(t, "kubernetes:security.istio.io/v1:AuthorizationPolicy", "marketdata").Inputs)
-	assertJSON(t, "AuthorizationPolicy operations", mockstack.Get(policy, "spec.rules.0.to"), apiOperations)
+	mockstack.AssertJSON(t, "AuthorizationPolicy operations", mockstack.Get(policy, "spec.rules.0.to"), apiOperations)
 }
 
 // An existing cluster may have no Managed Prometheus, hence no PodMonitoring kind.

@@ -113,7 +113,7 @@ func TestNamesFollowTheClusterName(t *testing.T) {
 func TestExistingTargetGatewayHasNoReservedAddress(t *testing.T) {
 	s := mustDeploy(t, existingConfig(map[string]string{"ctmd:installIstio": "true"}))
 	values := mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", "istio-ingressgateway").Inputs)["values"]
-	assertJSON(t, "gateway values", values, gatewayValues(defaultRevision, `{"type": "LoadBalancer"}`, 2))
+	mockstack.AssertJSON(t, "gateway values", values, gatewayValues(defaultRevision, `{"type": "LoadBalancer"}`, 2))
 	if _, ok := s.outputs["egressIps"]; ok {
 		t.Error("existing target exports egressIps")
 	}

@@ -58,8 +58,8 @@ func TestDrainProtectionFollowsConfig(t *testing.T) {
 	charts := func(name string) any {
 		return mockstack.Plain(s.Find(t, "kubernetes:helm.sh/v4:Chart", name).Inputs)["values"]
 	}
-	assertJSON(t, "istiod values", charts(istiodName), istiodValues(defaultRevision, "REGISTRY_ONLY", 3))
-	assertJSON(t, "gateway values", charts("istio-ingressgateway"), gatewayValues(defaultRevision, `{"type": "LoadBalancer"}`, 7))
+	mockstack.AssertJSON(t, "istiod values", charts(istiodName), istiodValues(defaultRevision, "REGISTRY_ONLY", 3))
+	mockstack.AssertJSON(t, "gateway values", charts("istio-ingressgateway"), gatewayValues(defaultRevision, `{"type": "LoadBalancer"}`, 7))
 }
 
 // GKE may upgrade only in the maintenance window (weekend nights by default) and never in an
@@ -68,10 +68,10 @@ func TestGKEMaintenancePolicy(t *testing.T) {
 	policy := func(s *run) any {
 		return mockstack.Plain(s.Find(t, "gcp:container/cluster:Cluster", "ctmd-cluster").Inputs)["maintenancePolicy"]
 	}
-	assertJSON(t, "default policy", policy(mustDeploy(t, gkeConfig(nil))), `{
+	mockstack.AssertJSON(t, "default policy", policy(mustDeploy(t, gkeConfig(nil))), `{
 		"recurringWindow": {"startTime": "2025-01-03T23:00:00Z", "endTime": "2025-01-04T05:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=FR,SA"}
 	}`)
-	assertJSON(t, "configured policy", policy(mustDeploy(t, gkeConfig(map[string]string{
+	mockstack.AssertJSON(t, "configured policy", policy(mustDeploy(t, gkeConfig(map[string]string{
 		"ctmd:maintenanceWindowStart":      "2026-01-05T01:00:00Z",
 		"ctmd:maintenanceWindowEnd":        "2026-01-05T05:00:00Z",
 		"ctmd:maintenanceWindowRecurrence": "FREQ=DAILY",

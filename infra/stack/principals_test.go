@@ -25,7 +25,7 @@ func TestAuthorizationPolicyPrincipals(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := mustDeploy(t, tt.values)
 			policy := mockstack.Plain(s.Find(t, "kubernetes:security.istio.io/v1:AuthorizationPolicy", "marketdata").Inputs)
-			assertJSON(t, "AuthorizationPolicy rules", mockstack.Get(policy, "spec.rules"), `[{
+			mockstack.AssertJSON(t, "AuthorizationPolicy rules", mockstack.Get(policy, "spec.rules"), `[{
 				"from": [{"source": {"principals": `+tt.want+`}}],
 				"to": `+apiOperations+`
 			}]`)

@@ -236,7 +236,7 @@ func TestIstioReleases(t *testing.T) {
 		}
 	}
 	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
-	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-28-3"}`)
+	mockstack.AssertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-28-3"}`)
 	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
 	if got := mockstack.Get(dep, "spec.template.metadata.annotations").(map[string]any)[app.RevisionAnnotation]; got != "1-28-3" {
 		t.Errorf("pod template names revision %v, want 1-28-3", got)
@@ -265,13 +265,13 @@ func TestIstioCanaryUpgrade(t *testing.T) {
 		if r["version"] != want.version {
 			t.Errorf("%s chart version %v, want %s", name, r["version"], want.version)
 		}
-		assertJSON(t, name+" values", r["values"], want.values)
+		mockstack.AssertJSON(t, name+" values", r["values"], want.values)
 	}
 	canary := "kubernetes:helm.sh/v4:Chart::istiod-1-30-1"
 	assertDependsOn(t, s.Find(t, "kubernetes:helm.sh/v4:Chart", "istio-ingressgateway"), canary)
 	assertDependsOn(t, s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata"), canary)
 	ns := mockstack.Plain(s.Find(t, "kubernetes:core/v1:Namespace", "ctmd").Inputs)
-	assertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-30-1"}`)
+	mockstack.AssertJSON(t, "ctmd namespace labels", mockstack.Get(ns, "metadata.labels"), `{"istio.io/rev": "1-30-1"}`)
 	dep := mockstack.Plain(s.Find(t, "kubernetes:apps/v1:Deployment", "marketdata").Inputs)
 	if got := mockstack.Get(dep, "spec.template.metadata.annotations").(map[string]any)[app.RevisionAnnotation]; got != "1-30-1" {
 		t.Errorf("pod template names revision %v, want 1-30-1", got)
@@ -443,7 +443,7 @@ func TestMeshResources(t *testing.T) {
 func TestServiceEntryWithMongoHosts(t *testing.T) {
 	s := mustDeploy(t, gkeConfig(map[string]string{"ctmd:mongoHosts": `["*.abcde.mongodb.net","backup.example.com"]`}))
 	r := s.Find(t, "kubernetes:networking.istio.io/v1:ServiceEntry", "mongo-ext")
-	assertJSON(t, "ServiceEntry spec", mockstack.Plain(r.Inputs)["spec"], `{
+	mockstack.AssertJSON(t, "ServiceEntry spec", mockstack.Plain(r.Inputs)["spec"], `{
 		"hosts": ["*.abcde.mongodb.net", "backup.example.com"],
 		"ports": [{"number": 27017, "name": "tls-mongo", "protocol": "TLS"}],
 		"location": "MESH_EXTERNAL", "resolution": "NONE"
@@ -501,7 +501,7 @@ func TestExistingTarget(t *testing.T) {
 		types = append(types, r.Type+" "+r.Name)
 	}
 	slices.Sort(types)
-	assertJSON(t, "resources", types, `[
+	mockstack.AssertJSON(t, "resources", types, `[
 		"ctmd:admission:Policy images",
 		"ctmd:alerts:Alerts alerts",
 		"ctmd:app:Marketdata marketdata",

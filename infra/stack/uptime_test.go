@@ -46,9 +46,9 @@ func TestUptimeCheckOnGKE(t *testing.T) {
 func TestUptimeCheckOverHTTPS(t *testing.T) {
 	s := mustDeploy(t, gkeHTTPS(nil))
 	in := mockstack.Plain(s.Find(t, uptimeCheckType, "uptime").Inputs)
-	assertJSON(t, "httpCheck", in["httpCheck"], `{"requestMethod": "GET", "path": "/api/v1/currencies", "port": 443, "useSsl": true, "validateSsl": true,
+	mockstack.AssertJSON(t, "httpCheck", in["httpCheck"], `{"requestMethod": "GET", "path": "/api/v1/currencies", "port": 443, "useSsl": true, "validateSsl": true,
 		"acceptedResponseStatusCodes": [{"statusClass": "STATUS_CLASS_2XX"}]}`)
-	assertJSON(t, "host", mockstack.Get(in, "monitoredResource.labels.host"), `"`+domain+`"`)
+	mockstack.AssertJSON(t, "host", mockstack.Get(in, "monitoredResource.labels.host"), `"`+domain+`"`)
 }
 
 // A webhook receiver becomes the policy's channel, and the URL appears nowhere else than that
@@ -61,7 +61,7 @@ func TestUptimeNotifiesTheReceiver(t *testing.T) {
 		"project": "`+project+`", "displayName": "ctmd ctmd-cluster receiver", "type": "webhook_tokenauth", "labels": {"url": "`+webhook+`"}
 	}`)
 	channels := mockstack.Get(mockstack.Plain(s.Find(t, alertPolicyType, "uptime").Inputs), "notificationChannels")
-	assertJSON(t, "notificationChannels", channels, `["projects/`+project+`/notificationChannels/`+mockstack.UptimeChannelID+`"]`)
+	mockstack.AssertJSON(t, "notificationChannels", channels, `["projects/`+project+`/notificationChannels/`+mockstack.UptimeChannelID+`"]`)
 	hits := find(s.Stack, receiverToken)
 	want := []hit{
 		{Where: channelType + " uptime-receiver.labels.url", Secret: true},
@@ -77,7 +77,7 @@ func TestUptimeNotifiesTheReceiver(t *testing.T) {
 	if got := s.OfType(channelType); len(got) != 0 {
 		t.Errorf("a Cloud Monitoring channel for a Slack incoming webhook: %v", got)
 	}
-	assertJSON(t, "notificationChannels", mockstack.Get(mockstack.Plain(s.Find(t, alertPolicyType, "uptime").Inputs), "notificationChannels"), `["`+listed+`"]`)
+	mockstack.AssertJSON(t, "notificationChannels", mockstack.Get(mockstack.Plain(s.Find(t, alertPolicyType, "uptime").Inputs), "notificationChannels"), `["`+listed+`"]`)
 }
 
 // target existing declares no GCP resource, so no uptime check.

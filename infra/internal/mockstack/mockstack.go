@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -308,4 +309,25 @@ func Get(v any, path string) any {
 		}
 	}
 	return v
+}
+
+// AssertJSON compares a value with a JSON literal after normalising both through JSON, so numbers
+// and nesting compare by meaning. Whole-object comparisons make every property count.
+func AssertJSON(t testing.TB, what string, got any, want string) {
+	t.Helper()
+	gotJSON, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(gotJSON, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("%s: bad expectation: %v", what, err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		pretty, _ := json.MarshalIndent(g, "", "  ")
+		t.Errorf("%s:\ngot  %s\nwant %s", what, pretty, want)
+	}
 }
