@@ -90,6 +90,8 @@ type Config struct {
 	// Edge is the public entry: HTTP only, or HTTPS for a domain (edge.go).
 	Edge   Edge
 	Alerts Alerts
+	// Delivery is how new images are released: by hand or by the engine (delivery.go).
+	Delivery Delivery
 }
 
 // Defaults of every optional key. Pulumi.yaml declares the same defaults (a test compares them),
@@ -246,6 +248,7 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	}
 	c.Edge = r.edge(c.Target, c.Project)
 	c.SupplyChain = r.supplyChain(c)
+	c.Delivery = r.delivery(c)
 	if len(c.MongoHosts) == 0 {
 		r.warn("ctmd:mongoHosts is empty: the mongo-ext ServiceEntry lets the mesh reach any address on port 27017; list your database hosts with pulumi config set --path 'ctmd:mongoHosts[0]' '*.<cluster-id>.mongodb.net'")
 	}

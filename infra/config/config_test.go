@@ -153,6 +153,12 @@ func TestDefaultsMatchPulumiYAML(t *testing.T) {
 		"allowedImageRepository": "",
 		"proxyImages":            toAny(cfg.SupplyChain.ProxyImages),
 		"binaryAuthorization":    cfg.SupplyChain.BinaryAuthorization,
+		// Delivery: the engine's keys are read only when it runs (TestDeliveryDefaults).
+		"delivery":                cfg.Delivery.Engine,
+		"deliverySteps":           toAny(nil),
+		"deliveryStepDuration":    config.DefaultStepDurationText,
+		"deliveryPrometheusUrl":   "",
+		"argoRolloutsManifestUrl": "",
 	}
 	gkeCfg, err := load(t, gke(nil), "ctmd:mongoConnectionString")
 	if err != nil {
@@ -305,6 +311,7 @@ func TestLoadSetValues(t *testing.T) {
 		Alerts: defaultAlerts(config.TargetGKE),
 		SupplyChain: config.SupplyChain{ImageAdmission: "warn", BinaryAuthorization: "enforce",
 			AllowedRepository: "us-central1-docker.pkg.dev/ctmd-dev-123/images"},
+		Delivery: config.Delivery{Engine: config.DeliveryManual},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", *cfg, want)
