@@ -4,10 +4,13 @@
 # repository on loopback serving Istio's real charts (base, istiod, gateway) from the istio.io/istio
 # module pinned in versions.env, so `pulumi up` installs Istio exactly as it would from Istio's own
 # repository. Those charts are the module commit's (Istio's development branch), packaged under the
-# versions in $CTMD_CHART_VERSIONS (default $ISTIO_VERSION); test/chartrepo says why.
+# versions in $CTMD_CHART_VERSIONS (default $ISTIO_VERSION); test/chartrepo says why. The same server
+# serves Argo Rollouts' install manifest of the release $ARGO_ROLLOUTS_VERSION, from its module.
 #
 #   hack/cluster.sh up     start it; prints the kubeconfig path; $CTMD_CLUSTER_DIR/env exports
-#                          KUBECONFIG and CTMD_CHART_REPO (the chart repository's URL)
+#                          KUBECONFIG, CTMD_CHART_REPO (the chart repository's URL) and
+#                          CTMD_ARGO_ROLLOUTS_MANIFEST (the manifest's URL, for
+#                          ctmd:argoRolloutsManifestUrl)
 #   hack/cluster.sh down   stop every process it started, by PID, and remove its state
 #
 # State (certificates, etcd data, logs, PIDs, kubeconfig) lives in $CTMD_CLUSTER_DIR, by default
@@ -119,9 +122,10 @@ up() {
 	for bin in "$ETCD_DIR/etcd" "$KUBERNETES_DIR/kube-apiserver" "$KWOK_DIR/kwok"; do
 		[[ -x $bin ]] || die "$bin is missing: run make tools (hack/tools.sh) first"
 	done
-	local istio_module cert_manager_module
+	local istio_module cert_manager_module argo_rollouts_module
 	istio_module=$(istio_module_dir) || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION (make tools does)"
 	cert_manager_module=$(cert_manager_module_dir) || die "could not download github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION (make tools does)"
+	argo_rollouts_module=$(argo_rollouts_module_dir) || die "could not download github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION (make tools does)"
 	if [[ -f $pids ]]; then
 		die "$state already holds a cluster (run $0 down first)"
 	fi
@@ -190,12 +194,14 @@ up() {
 	(cd "$CTMD_ROOT" && go build -o "$state/chartrepo" ./test/chartrepo/cmd/chartrepo)
 	start charts "$state/chartrepo" -module "$istio_module" -out "$state/charts" \
 		-listen "127.0.0.1:$charts_port" -versions "${CTMD_CHART_VERSIONS:-$ISTIO_VERSION}" \
-		-cert-manager-module "$cert_manager_module" -cert-manager-version "$CERT_MANAGER_VERSION"
+		-cert-manager-module "$cert_manager_module" -cert-manager-version "$CERT_MANAGER_VERSION" \
+		-argo-rollouts-module "$argo_rollouts_module" -argo-rollouts-version "$ARGO_ROLLOUTS_VERSION"
 	wait_for "chart repository" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$charts_port"
 	# Pods are refused until the service account controller has created their namespace's account.
 	wait_for "default ServiceAccount" 120 "${kubectl[@]}" get serviceaccount default --namespace default
 
-	printf 'export KUBECONFIG=%s\nexport CTMD_CHART_REPO=%s\n' "$state/kubeconfig" "http://127.0.0.1:$charts_port" >"$state/env"
+	printf 'export KUBECONFIG=%s\nexport CTMD_CHART_REPO=%s\nexport CTMD_ARGO_ROLLOUTS_MANIFEST=%s\n' "$state/kubeconfig" \
+		"http://127.0.0.1:$charts_port" "http://127.0.0.1:$charts_port/argo-rollouts/$ARGO_ROLLOUTS_VERSION/install.yaml" >"$state/env"
 	log "cluster up in $(fmt_secs $((SECONDS - begin))): API server https://127.0.0.1:$api_port, charts http://127.0.0.1:$charts_port, state in $state"
 	echo "$state/kubeconfig"
 }

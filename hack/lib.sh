@@ -52,6 +52,19 @@ cert_manager_module_dir() {
 	module_dir "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" deploy/charts/cert-manager/Chart.yaml
 }
 
+# argo_rollouts_module_dir: the github.com/argoproj/argo-rollouts module at the pinned release,
+# whose install manifest the local cluster serves. Its go.mod asks for a newer Go than
+# GOTOOLCHAIN=local allows, so go mod download extracts it but then reports that as an error and
+# prints no Dir: only a file of it is read here, so the directory is asked of go list -m, which
+# reads a module whatever Go its go.mod names.
+argo_rollouts_module_dir() {
+	local mod=github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION dir
+	(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod GO111MODULE=on go mod download "$mod" >/dev/null 2>&1) || true
+	dir=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod GO111MODULE=on go list -m -f '{{.Dir}}' "$mod") || return 1
+	[[ -n $dir && -e $dir/manifests/install.yaml ]] || return 1
+	echo "$dir"
+}
+
 # with_build_gc COMMAND...: run a command that compiles with the garbage collector settings of
 # versions.env (GO_BUILD_GOGC, GO_BUILD_GOMEMLIMIT); the programs under test keep Go's defaults.
 with_build_gc() { GOGC=$GO_BUILD_GOGC GOMEMLIMIT=$GO_BUILD_GOMEMLIMIT "$@"; }

@@ -203,6 +203,8 @@ istio_module_dir >/dev/null || die "could not download istio.io/istio@$ISTIO_CHA
 log "Istio charts: istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION in the module cache"
 cert_manager_module_dir >/dev/null || die "could not download github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION"
 log "cert-manager chart: github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION in the module cache"
+argo_rollouts_module_dir >/dev/null || die "could not download github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION"
+log "Argo Rollouts manifest: github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION in the module cache"
 # Pulumi's own releases ship the language hosts next to the CLI, and that is where the CLI looks
 # when PULUMI_IGNORE_AMBIENT_PLUGINS is set (and where it looks first, without a warning, otherwise).
 # The host goes there behind hack/pulumi-language-go.sh, which says why, written beside and renamed

@@ -1,16 +1,17 @@
 // Package binauthz declares GKE's own gate on what runs (target gke): Binary Authorization's
 // project policy, which the cluster evaluates every Pod against (evaluation mode
 // PROJECT_SINGLETON_POLICY_ENFORCE, infra/gke). The policy admits the project's Artifact Registry
-// in the stack's region, the images of what ctmd installs (Istio, cert-manager) and, through
-// Google's global policy, GKE's own system images; everything else meets the default rule, which
-// denies. ctmd:binaryAuthorization says whether a denial is only logged (dryrun) or enforced, or
-// that another stack writes the policy (external).
+// in the stack's region, the images of what ctmd installs (Istio, cert-manager, Argo Rollouts and
+// Managed Prometheus's query frontend) and, through Google's global policy, GKE's own system
+// images; everything else meets the default rule, which denies. ctmd:binaryAuthorization says
+// whether a denial is only logged (dryrun) or enforced, or that another stack writes the policy
+// (external).
 //
 // The project policy is a singleton: one per GCP project, whatever the number of clusters, and
 // stacks of one project (dev and prod, each with its own network) are a supported layout. So the
 // policy is the project's, not the stack's: it admits every Artifact Registry repository of the
 // project in the stack's region (the namespace's admission policy narrows that to the stack's own),
-// Istio's hub and cert-manager's, and names no stack, so stacks of one region and mode write the
+// Istio's hub and the other vendors', and names no stack, so stacks of one region and mode write the
 // same policy and never fight. Where they differ (prod enforces, dev runs dry), one stack writes it
 // and the others say ctmd:binaryAuthorization external: they enable the API and leave the policy
 // alone. A destroy of the writing stack resets the policy to Google's default, which admits
@@ -39,6 +40,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/delivery"
 	"github.com/cryptotracker/ctmd/infra/mesh"
 )
 
@@ -56,6 +58,10 @@ const (
 // CertManagerRepository is where cert-manager's chart takes its images from (imageRegistry quay.io,
 // imageNamespace jetstack in the chart's values.yaml of v1.21.2).
 const CertManagerRepository = "quay.io/jetstack"
+
+// ArgoRolloutsRepository is where Argo Rollouts' install manifest takes its controller from
+// (quay.io/argoproj/argo-rollouts:<release> in the release's install.yaml; infra/delivery).
+const ArgoRolloutsRepository = "quay.io/argoproj"
 
 // Policy is the Binary Authorization component.
 type Policy struct {
@@ -139,7 +145,11 @@ func policyArgs(cfg *config.Config, mode string) *binaryauthorization.PolicyArgs
 // https://cloud.google.com/binary-authorization/docs/policy-yaml-reference), so the stack's
 // project's registry in the region takes ** (every repository and image path in it) and each
 // vendor's one directory takes *. cert-manager's are admitted whether or not this stack installs
-// it: another stack of the project may, and the policy is the same for all.
+// it: another stack of the project may, and the policy is the same for all; so are Argo Rollouts'
+// controller and Managed Prometheus's query frontend (infra/delivery), which a stack with
+// ctmd:delivery argo-rollouts runs. Google's global policy is not relied on for the frontend
+// (gke.gcr.io/prometheus-engine/frontend): Google documents it as covering "common system-level
+// images" without listing them, and a pattern of its own costs nothing.
 //
 // Istio's pilot and proxyv2 (sidecars, and the gateway, whose image "auto" is injected) come from
 // mesh.Hub, which ctmd sets as every control plane's global.hub rather than leaving the charts'
@@ -155,7 +165,8 @@ func ProjectRegistry(cfg *config.Config) string {
 }
 
 func allowList(cfg *config.Config) binaryauthorization.PolicyAdmissionWhitelistPatternArray {
-	patterns := []string{ProjectRegistry(cfg) + "/**", mesh.Hub + "/*", CertManagerRepository + "/*"}
+	patterns := []string{ProjectRegistry(cfg) + "/**", mesh.Hub + "/*", CertManagerRepository + "/*",
+		ArgoRolloutsRepository + "/*", delivery.FrontendRepository + "/*"}
 	list := binaryauthorization.PolicyAdmissionWhitelistPatternArray{}
 	for _, pattern := range patterns {
 		list = append(list, &binaryauthorization.PolicyAdmissionWhitelistPatternArgs{NamePattern: pulumi.String(pattern)})

@@ -1,8 +1,6 @@
 package binauthz
 
 import (
-	"encoding/json"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +8,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/delivery"
 	"github.com/cryptotracker/ctmd/infra/internal/mockstack"
 	"github.com/cryptotracker/ctmd/infra/mesh"
 )
@@ -40,31 +39,13 @@ func run(t *testing.T, cfg *config.Config) (*mockstack.Stack, error) {
 	})
 }
 
-// assertJSON compares a value with a JSON literal by meaning, the whole object at once.
-func assertJSON(t *testing.T, what string, got any, want string) {
-	t.Helper()
-	raw, err := json.Marshal(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g, w any
-	if err := json.Unmarshal(raw, &g); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("%s: bad expectation: %v", what, err)
-	}
-	if !reflect.DeepEqual(g, w) {
-		t.Errorf("%s:\ngot  %s\nwant %s", what, raw, want)
-	}
-}
-
 // The policy refuses by default, in the configured mode, and admits only the project's registry
-// in the region, Istio's hub and cert-manager's (whether this stack installs it or another stack
-// of the project does); Google's global policy admits GKE's system images. It is written once the
+// in the region, Istio's hub, cert-manager's, Argo Rollouts' and Managed Prometheus's (whether this
+// stack installs them or another stack of the project does); Google's global policy admits GKE's system images. It is written once the
 // API is on, and is the same for every stack of the project with the region and mode.
 func TestPolicy(t *testing.T) {
-	const base = `{"namePattern": "europe-west1-docker.pkg.dev/ctmd-dev-123/**"}, {"namePattern": "docker.io/istio/*"}, {"namePattern": "quay.io/jetstack/*"}`
+	const base = `{"namePattern": "europe-west1-docker.pkg.dev/ctmd-dev-123/**"}, {"namePattern": "docker.io/istio/*"}, {"namePattern": "quay.io/jetstack/*"},
+		{"namePattern": "quay.io/argoproj/*"}, {"namePattern": "gke.gcr.io/prometheus-engine/*"}`
 	for _, tt := range []struct {
 		name, mode  string
 		certManager bool
@@ -81,7 +62,7 @@ func TestPolicy(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := s.Find(t, policyType, "binauthz-policy")
-			assertJSON(t, "policy", mockstack.Plain(p.Inputs), `{
+			mockstack.AssertJSON(t, "policy", mockstack.Plain(p.Inputs), `{
 				"project": "ctmd-dev-123",
 				"description": "Written by ctmd's Pulumi stacks of this project (docs/supply-chain.md): the same policy from each of one region and mode",
 				"globalPolicyEvaluationMode": "ENABLE",
@@ -95,7 +76,7 @@ func TestPolicy(t *testing.T) {
 				t.Errorf("policy depends on %v, want the API's service", p.DependsOn)
 			}
 			svc := s.Find(t, serviceType, API)
-			assertJSON(t, "service", mockstack.Plain(svc.Inputs),
+			mockstack.AssertJSON(t, "service", mockstack.Plain(svc.Inputs),
 				`{"project": "ctmd-dev-123", "service": "binaryauthorization.googleapis.com", "disableOnDestroy": false}`)
 			if svc.Parent != component {
 				t.Errorf("service parent %q, want %q", svc.Parent, component)
@@ -119,8 +100,8 @@ func matches(pattern, image string) bool {
 }
 
 // The patterns admit the images the project's stacks run, and nothing beside them: no other
-// project or region, no project whose id has this one's as a prefix, no other Docker Hub or
-// quay.io account.
+// project or region, no project whose id has this one's as a prefix, no other Docker Hub, quay.io
+// or gke.gcr.io account.
 func TestPatternsAdmitWhatTheStackRuns(t *testing.T) {
 	s, err := run(t, stackConfig(config.BinaryAuthorizationDry, true))
 	if err != nil {
@@ -148,6 +129,8 @@ func TestPatternsAdmitWhatTheStackRuns(t *testing.T) {
 		"quay.io/jetstack/cert-manager-controller:v1.21.2",
 		"quay.io/jetstack/cert-manager-webhook:v1.21.2",
 		"quay.io/jetstack/cert-manager-cainjector:v1.21.2",
+		"quay.io/argoproj/argo-rollouts:v1.10.2",
+		delivery.FrontendImage,
 	} {
 		if !admitted(image) {
 			t.Errorf("%s is not admitted by %v", image, patterns)
@@ -162,6 +145,10 @@ func TestPatternsAdmitWhatTheStackRuns(t *testing.T) {
 		"docker.io/istio/extra/proxyv2:1.31.4",
 		"quay.io/jetstack-fork/cert-manager-controller:v1.21.2",
 		"ghcr.io/istio/proxyv2:1.31.4",
+		"quay.io/argoproj-fork/argo-rollouts:v1.10.2",
+		"quay.io/argoproj/extra/argo-rollouts:v1.10.2",
+		"gke.gcr.io/prometheus-engine-fork/frontend:v0.15.3-gke.0",
+		"gke.gcr.io/other/frontend:v0.15.3-gke.0",
 	} {
 		if admitted(image) {
 			t.Errorf("%s is admitted by %v", image, patterns)

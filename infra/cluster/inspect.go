@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,23 @@ type Deployment struct {
 	// Managers are the field managers that wrote it, not its status (helm,
 	// kubectl-client-side-apply, ...).
 	Managers []string
+}
+
+// Foreign returns the first of found that is not ctmd's own installation, the Deployment
+// namespace/name applied by ctmd (which marks what it applies with ownMark set to "true"), and who
+// wrote it; ok is false when every one is ctmd's.
+func Foreign(found []Deployment, namespace, name, ownMark string) (d Deployment, by string, ok bool) {
+	for _, d := range found {
+		if d.Namespace == namespace && d.Name == name && d.Annotations[ownMark] == "true" {
+			continue
+		}
+		by = "another tool"
+		if len(d.Managers) > 0 {
+			by = strings.Join(d.Managers, ", ")
+		}
+		return d, by, true
+	}
+	return Deployment{}, "", false
 }
 
 // lookupTimeout bounds a lookup: a cluster that does not answer fails the preview, as the

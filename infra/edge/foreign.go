@@ -2,7 +2,6 @@ package edge
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/cryptotracker/ctmd/infra/cluster"
 	"github.com/cryptotracker/ctmd/infra/internal/charts"
@@ -19,18 +18,12 @@ const ControllerSelector = "app.kubernetes.io/name=cert-manager"
 // another team's certificates would stop renewing. ctmd's own controller is the one in
 // CertManagerNamespace, applied by ctmd's chart helper (it carries charts.PatchForce).
 func ForeignCertManager(found []cluster.Deployment) error {
-	for _, d := range found {
-		if d.Namespace == CertManagerNamespace && d.Name == CertManagerRelease && d.Annotations[charts.PatchForce] == "true" {
-			continue
-		}
-		by := "another tool"
-		if len(d.Managers) > 0 {
-			by = strings.Join(d.Managers, ", ")
-		}
-		return fmt.Errorf("ctmd:dnsZone and ctmd:acmeEmail ask ctmd to install cert-manager, but the cluster already runs one "+
-			"(Deployment %s/%s, written by %s): ctmd would take its objects over, and delete them when ctmd:domain is removed. "+
-			"Issue through that installation instead: pulumi config set ctmd:tlsIssuer <cluster-issuer> (kubectl get clusterissuers), "+
-			"then pulumi config rm-all ctmd:dnsZone ctmd:acmeEmail (and ctmd:acmeServer, if set) (docs/https.md)", d.Namespace, d.Name, by)
+	d, by, ok := cluster.Foreign(found, CertManagerNamespace, CertManagerRelease, charts.PatchForce)
+	if !ok {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("ctmd:dnsZone and ctmd:acmeEmail ask ctmd to install cert-manager, but the cluster already runs one "+
+		"(Deployment %s/%s, written by %s): ctmd would take its objects over, and delete them when ctmd:domain is removed. "+
+		"Issue through that installation instead: pulumi config set ctmd:tlsIssuer <cluster-issuer> (kubectl get clusterissuers), "+
+		"then pulumi config rm-all ctmd:dnsZone ctmd:acmeEmail (and ctmd:acmeServer, if set) (docs/https.md)", d.Namespace, d.Name, by)
 }

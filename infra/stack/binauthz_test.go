@@ -34,19 +34,21 @@ func TestBinaryAuthorizationOnGKE(t *testing.T) {
 	s := mustDeploy(t, gkeConfig(nil))
 
 	cluster := s.Find(t, "gcp:container/cluster:Cluster", "ctmd-cluster")
-	assertJSON(t, "cluster binaryAuthorization", mockstack.Plain(cluster.Inputs)["binaryAuthorization"],
+	mockstack.AssertJSON(t, "cluster binaryAuthorization", mockstack.Plain(cluster.Inputs)["binaryAuthorization"],
 		`{"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}`)
 	// Depending on the component is depending on its children: the API and the policy.
 	assertDependsOn(t, cluster, binauthzPolicy+"::binauthz-policy", projectService+"::binaryauthorization.googleapis.com")
 
-	assertJSON(t, "policy", binauthzPolicyOf(t, s), `{
+	mockstack.AssertJSON(t, "policy", binauthzPolicyOf(t, s), `{
 		"project": "ctmd-dev-123",
 		"description": "Written by ctmd's Pulumi stacks of this project (docs/supply-chain.md): the same policy from each of one region and mode",
 		"globalPolicyEvaluationMode": "ENABLE",
 		"admissionWhitelistPatterns": [
 			{"namePattern": "europe-west1-docker.pkg.dev/ctmd-dev-123/**"},
 			{"namePattern": "docker.io/istio/*"},
-			{"namePattern": "quay.io/jetstack/*"}
+			{"namePattern": "quay.io/jetstack/*"},
+			{"namePattern": "quay.io/argoproj/*"},
+			{"namePattern": "gke.gcr.io/prometheus-engine/*"}
 		],
 		"defaultAdmissionRule": {"evaluationMode": "ALWAYS_DENY", "enforcementMode": "DRYRUN_AUDIT_LOG_ONLY"}
 	}`)
@@ -64,11 +66,11 @@ func TestBinaryAuthorizationOnGKE(t *testing.T) {
 func TestBinaryAuthorizationEnforced(t *testing.T) {
 	dry := binauthzPolicyOf(t, mustDeploy(t, gkeConfig(nil)))
 	enforced := binauthzPolicyOf(t, mustDeploy(t, gkeConfig(map[string]string{"ctmd:binaryAuthorization": "enforce"})))
-	assertJSON(t, "default rule", enforced["defaultAdmissionRule"],
+	mockstack.AssertJSON(t, "default rule", enforced["defaultAdmissionRule"],
 		`{"evaluationMode": "ALWAYS_DENY", "enforcementMode": "ENFORCED_BLOCK_AND_AUDIT_LOG"}`)
 	delete(dry, "defaultAdmissionRule")
 	delete(enforced, "defaultAdmissionRule")
-	assertJSON(t, "the rest of the enforced policy", enforced, jsonOf(t, dry))
+	mockstack.AssertJSON(t, "the rest of the enforced policy", enforced, jsonOf(t, dry))
 }
 
 // Stacks of one project (dev and prod) share its one policy: it admits the project's registry in
@@ -80,7 +82,7 @@ func TestBinaryAuthorizationIsTheProjects(t *testing.T) {
 	dev := mustDeploy(t, gkeConfig(map[string]string{"ctmd:clusterName": "dev"}))
 	prod := mustDeploy(t, gkeHTTPS(map[string]string{"ctmd:clusterName": "prod", "ctmd:networkCidr": "10.1.0.0/16",
 		"ctmd:image": "europe-west1-docker.pkg.dev/" + project + "/prod/marketdata:v1.4.0" + digestA}))
-	assertJSON(t, "prod's policy", binauthzPolicyOf(t, prod), jsonOf(t, binauthzPolicyOf(t, dev)))
+	mockstack.AssertJSON(t, "prod's policy", binauthzPolicyOf(t, prod), jsonOf(t, binauthzPolicyOf(t, dev)))
 	for _, s := range []*run{dev, prod} {
 		repo, _ := s.outputs["imageRepository"].Value.(string)
 		if !strings.HasPrefix(repo, "europe-west1-docker.pkg.dev/ctmd-dev-123/") {
@@ -97,7 +99,7 @@ func TestBinaryAuthorizationIsTheProjects(t *testing.T) {
 		t.Errorf("binaryAuthorization external writes the policy %v", got)
 	}
 	cluster := external.Find(t, "gcp:container/cluster:Cluster", "ctmd-cluster")
-	assertJSON(t, "external: cluster binaryAuthorization", mockstack.Plain(cluster.Inputs)["binaryAuthorization"],
+	mockstack.AssertJSON(t, "external: cluster binaryAuthorization", mockstack.Plain(cluster.Inputs)["binaryAuthorization"],
 		`{"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"}`)
 	assertDependsOn(t, cluster, projectService+"::binaryauthorization.googleapis.com")
 }

@@ -1,7 +1,8 @@
 // Package chartrepo turns the Helm charts embedded in Go modules (Istio's in istio.io/istio,
 // cert-manager's in github.com/cert-manager/cert-manager) into a Helm repository (packaged charts
 // plus index.yaml) that the local cluster serves on loopback, so the real kubernetes provider
-// installs the real charts offline.
+// installs the real charts offline. Argo Rollouts publishes no chart but an install manifest, which
+// its module holds too; WriteArgoRollouts lays it out to be served beside the charts.
 //
 // The module is Istio's development branch, whose charts carry the placeholder version 1.0.0 that
 // Istio's release tooling replaces when it publishes a release. Package does the same replacement

@@ -189,3 +189,40 @@ func TestWriteStampsCertManagerBesideIstio(t *testing.T) {
 		t.Errorf("Chart.yaml %q not stamped", files["cert-manager/Chart.yaml"])
 	}
 }
+
+// Argo Rollouts' install manifest, as its module holds it (the controller image tagged latest), is
+// served under its release, with the image tagged as the release's manifest is.
+func TestWriteArgoRolloutsTagsTheRelease(t *testing.T) {
+	module := t.TempDir()
+	manifest := "kind: CustomResourceDefinition\n---\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - image: quay.io/argoproj/argo-rollouts:latest\n        imagePullPolicy: Always\n"
+	if err := os.MkdirAll(filepath.Join(module, "manifests"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(module, ArgoRolloutsManifest), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := WriteArgoRollouts(out, module, "v1.10.2"); err != nil {
+		t.Fatal(err)
+	}
+	if ArgoRolloutsPath("v1.10.2") != "argo-rollouts/v1.10.2/install.yaml" {
+		t.Errorf("served at %s", ArgoRolloutsPath("v1.10.2"))
+	}
+	got, err := os.ReadFile(filepath.Join(out, "argo-rollouts", "v1.10.2", "install.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(manifest, ":latest", ":v1.10.2", 1); string(got) != want {
+		t.Errorf("manifest\n%s\nwant\n%s", got, want)
+	}
+	if err := WriteArgoRollouts(t.TempDir(), module, "1.10.2"); err == nil || !strings.Contains(err.Error(), `"1.10.2"`) {
+		t.Errorf("version without v: %v", err)
+	}
+	// A manifest that no longer names the image as expected must not be served half-stamped.
+	if err := os.WriteFile(filepath.Join(module, ArgoRolloutsManifest), []byte("kind: Deployment\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteArgoRollouts(t.TempDir(), module, "v1.10.2"); err == nil || !strings.Contains(err.Error(), "0 times") {
+		t.Errorf("manifest without the image: %v", err)
+	}
+}

@@ -1,14 +1,15 @@
-// Package crds installs the CustomResourceDefinitions of a Helm chart without holding each in the
-// stack's state. The kubernetes provider stores an object three times (inputs, the same inputs in
-// the outputs, the live object), and a CRD carries up to 180 KB of schema: Istio's 15 were 7 of
-// the 8.6 MB of an exported state and 3 s of every preview (docs/performance.md).
+// Package crds installs the CustomResourceDefinitions of a Helm chart, or of an install manifest
+// already decoded into objects, without holding each in the stack's state. The kubernetes provider
+// stores an object three times (inputs, the same inputs in the outputs, the live object), and a
+// CRD carries up to 180 KB of schema: Istio's 15 were 7 of the 8.6 MB of an exported state and 3 s
+// of every preview (docs/performance.md).
 //
-// The stack holds one small record object instead, a ConfigMap that names the chart and a digest of
-// each CRD it renders, so a preview still names every CRD that changes. A resource hook of that
-// record (https://www.pulumi.com/docs/iac/concepts/options/hooks/) applies the CRDs with
-// server-side apply before the record is created or updated, and waits until the API server
-// serves them. A killed `pulumi up` is finished by the next one: the record is written only after
-// the CRDs are applied, so an update killed before that finds the record's change again, and
+// The stack holds one small record object instead, a ConfigMap that names the chart (or the
+// manifest) and a digest of each CRD it holds, so a preview still names every CRD that changes. A
+// resource hook of that record (https://www.pulumi.com/docs/iac/concepts/options/hooks/) applies
+// the CRDs with server-side apply before the record is created or updated, and waits until the API
+// server serves them. A killed `pulumi up` is finished by the next one: the record is written only
+// after the CRDs are applied, so an update killed before that finds the record's change again, and
 // applying a CRD again is harmless.
 //
 // The CRDs are kept when the record is deleted, as Helm keeps them (Istio marks its CRDs
@@ -32,22 +33,44 @@ import (
 	"github.com/cryptotracker/ctmd/infra/internal/charts"
 )
 
-// Args is one chart whose CRDs are installed.
+// Args is one chart, or one manifest, whose CRDs are installed.
 type Args struct {
 	Provider *kubernetes.Provider
 	// Kubeconfig is what the provider was given, for the hook's own client: the contents, or ""
 	// for the ambient kubeconfig ($KUBECONFIG or ~/.kube/config). The chart is rendered only once
 	// it is known, which is when the provider can run: on a first preview of a cluster the stack
-	// creates, the record's digests are then "known after apply".
+	// creates, the record's digests are then "known after apply". A manifest's record waits for
+	// it the same way.
 	Kubeconfig pulumi.StringOutput
 	// Chart is rendered as Helm would under the release name ReleaseName, in Namespace, which is
 	// also where the record goes. Its values must be plain (no outputs): the program sends them
-	// to the provider as JSON.
+	// to the provider as JSON. Ignored when Manifest is set.
 	Chart       charts.Args
 	ReleaseName string
 	Namespace   string
+	// Manifest, when set, is where the CRDs come from instead of a chart; ReleaseName then only
+	// names the record.
+	Manifest *Manifest
 	// Record depends on these (the record's namespace).
 	After []pulumi.Resource
+}
+
+// Manifest is an install manifest the program has already read and decoded (kubectl apply's
+// input, as a release publishes it).
+type Manifest struct {
+	// Source is what the record's ChartKey entry says, the manifest's name and version, such as
+	// "argo-rollouts v1.10.2".
+	Source string
+	// Objects are the manifest's objects; only the CRDs among them are used.
+	Objects []map[string]any
+}
+
+// label is the record's ChartKey entry: the chart and its version, or the manifest's source.
+func (a Args) label() string {
+	if a.Manifest != nil {
+		return a.Manifest.Source
+	}
+	return a.Chart.Chart + " " + a.Chart.Version
 }
 
 // Set is the component of one chart's CRDs.
@@ -64,10 +87,12 @@ type Set struct {
 // RecordSuffix ends the name of the record ConfigMap: <release name>-crds.
 const RecordSuffix = "-crds"
 
-// ChartKey is the record's entry naming the chart and version its CRDs come from.
+// ChartKey is the record's entry naming the chart and version its CRDs come from (a manifest's
+// source for a manifest).
 const ChartKey = "chart"
 
-// New renders the chart, records its CRDs and applies them from the record's hook.
+// New renders the chart (or takes the manifest's objects), records its CRDs and applies them
+// from the record's hook.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Set, error) {
 	s := &Set{}
 	if err := ctx.RegisterComponentResource("ctmd:crds:Set", name, s, opts...); err != nil {
@@ -76,13 +101,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// The hook's client takes the kubeconfig the provider takes, kept in memory, never in a
 	// resource's inputs. The record is not secret: the kubeconfig only gates it.
 	var applied crdSet
-	data := pulumi.Unsecret(pulumi.All(render(ctx, args), args.Kubeconfig).ApplyT(func(v []any) (map[string]string, error) {
-		crds, err := crdsOf(v[0].([]any), args.Chart.Chart)
+	data := pulumi.Unsecret(pulumi.All(objectsOf(ctx, args), args.Kubeconfig).ApplyT(func(v []any) (map[string]string, error) {
+		crds, err := selectCRDs(v[0].([]any), args.describe())
 		if err != nil {
 			return nil, err
 		}
 		applied.set(v[1].(string), crds)
-		return recordOf(args.Chart, crds)
+		return recordOf(args.label(), crds)
 	})).(pulumi.StringMapOutput)
 	hook, err := ctx.RegisterResourceHook(name+"-apply-crds", func(*pulumi.ResourceHookArgs) error {
 		kubeconfig, crds := applied.get()
@@ -119,6 +144,28 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 // and returns its objects (what the SDK's helm.v3.Chart calls; the SDK package itself would add
 // every Kubernetes kind to the program's build, infra/mesh relinquish says what that costs).
 const TemplateToken = "kubernetes:helm:template"
+
+// objectsOf are the objects the CRDs are taken from: the manifest's, or the chart's as the provider
+// renders them.
+func objectsOf(ctx *pulumi.Context, args Args) pulumi.ArrayOutput {
+	if args.Manifest == nil {
+		return render(ctx, args)
+	}
+	objects := make([]any, 0, len(args.Manifest.Objects))
+	for _, o := range args.Manifest.Objects {
+		objects = append(objects, o)
+	}
+	// Known when the kubeconfig is, as a render is: the record and the hook wait for the same.
+	return pulumi.Unsecret(args.Kubeconfig).ApplyT(func(string) []any { return objects }).(pulumi.ArrayOutput)
+}
+
+// describe names where the CRDs come from, for errors.
+func (a Args) describe() string {
+	if a.Manifest != nil {
+		return "manifest " + a.Manifest.Source + " holds"
+	}
+	return "chart " + a.Chart.Chart + " renders"
+}
 
 // render asks the provider to render the chart. The request is sent without the kubeconfig's secret
 // flag, which would otherwise mark the rendered objects, so the record, secret and hide its digests
@@ -163,9 +210,10 @@ func templateOptions(args Args) (string, error) {
 	return string(out), err
 }
 
-// crdsOf returns the CRDs among the chart's objects; the chart itself applies the rest, leaving
-// the CRDs out by name.
-func crdsOf(objects []any, chart string) ([]map[string]any, error) {
+// selectCRDs returns the CRDs among objects, sorted by name; source says where they come from
+// ("chart base renders"). A chart applies its other objects itself, leaving the CRDs out by name;
+// a manifest's other objects are its caller's.
+func selectCRDs(objects []any, source string) ([]map[string]any, error) {
 	var crds []map[string]any
 	for _, o := range objects {
 		if obj, _ := o.(map[string]any); obj["kind"] == "CustomResourceDefinition" {
@@ -173,16 +221,17 @@ func crdsOf(objects []any, chart string) ([]map[string]any, error) {
 		}
 	}
 	if len(crds) == 0 {
-		return nil, fmt.Errorf("chart %s renders no CustomResourceDefinition", chart)
+		return nil, fmt.Errorf("%s no CustomResourceDefinition", source)
 	}
 	slices.SortFunc(crds, func(a, b map[string]any) int { return strings.Compare(nameOf(a), nameOf(b)) })
 	return crds, nil
 }
 
-// recordOf is the record's data: the chart and version, and per CRD the SHA-256 of its rendered
-// JSON (encoding/json sorts keys, so the digest changes only with the CRD).
-func recordOf(chart charts.Args, crds []map[string]any) (map[string]string, error) {
-	data := map[string]string{ChartKey: chart.Chart + " " + chart.Version}
+// recordOf is the record's data: the label (the chart and version, or the manifest's source), and
+// per CRD the SHA-256 of its JSON (encoding/json sorts keys, so the digest changes only with the
+// CRD).
+func recordOf(label string, crds []map[string]any) (map[string]string, error) {
+	data := map[string]string{ChartKey: label}
 	for _, crd := range crds {
 		raw, err := json.Marshal(crd)
 		if err != nil {

@@ -25,11 +25,11 @@ func TestRecordOfARender(t *testing.T) {
 	sa := map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": "istio-reader-service-account"}}
 	record := func(objects ...any) map[string]string {
 		t.Helper()
-		crds, err := crdsOf(objects, "base")
+		crds, err := selectCRDs(objects, Args{Chart: chart}.describe())
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, err := recordOf(chart, crds)
+		data, err := recordOf(Args{Chart: chart}.label(), crds)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func TestRecordOfARender(t *testing.T) {
 	if changed["a.istio.io"] != first["a.istio.io"] || changed["b.istio.io"] == first["b.istio.io"] {
 		t.Errorf("digests %v then %v: want only the changed CRD's digest to change", first, changed)
 	}
-	if _, err := crdsOf([]any{sa}, "base"); err == nil || !strings.Contains(err.Error(), "chart base renders no CustomResourceDefinition") {
+	if _, err := selectCRDs([]any{sa}, Args{Chart: chart}.describe()); err == nil || !strings.Contains(err.Error(), "chart base renders no CustomResourceDefinition") {
 		t.Errorf("a render without CRDs: %v, want it refused", err)
 	}
 }
