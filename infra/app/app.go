@@ -22,6 +22,8 @@ const (
 	// SecretKey is the env var the service reads its connection string from.
 	SecretKey   = "MongoDB__ConnectionString"
 	GatewayName = "ctmd-gateway"
+	// RoutesName is the VirtualService that binds the API's routes to the Gateway.
+	RoutesName = "ctmd"
 	// RevisionLabel is Istio's namespace label naming the control plane that injects sidecars.
 	RevisionLabel = "istio.io/rev"
 	// RevisionAnnotation names that revision in the pod template, so moving it rolls the pods.
@@ -59,6 +61,9 @@ type Args struct {
 	CanaryWeight int
 	// TLS, when it names a domain, makes the gateway serve HTTPS for it (routes.go).
 	TLS TLS
+	// Rollout, when set, makes the stable track an Argo Rollout that releases new images in
+	// steps (rollout.go); CanaryImage is then empty.
+	Rollout *Rollout
 	// Mesh is what must exist before pods start (istiod, so they get sidecars) and before the
 	// Istio custom resources are created. Empty when the cluster already runs Istio.
 	Mesh []pulumi.Resource
@@ -119,11 +124,17 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// Every track's pods need the Secret to start and istiod to get their sidecars.
 	podOpts := child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns, secret}, args.Mesh)))
 	annotations := podAnnotations(configDigest(ctx, args.MongoConnectionString), args.IstioRevision)
-	stable, err := workload(ctx, track{
+	stableTrack := track{
 		name: Name, version: stableVersion, image: pulumi.String(args.Image),
 		selector:    labels,
 		minReplicas: args.Replicas, maxReplicas: 3 * args.Replicas,
-	}, annotations, podOpts, inNamespace)
+	}
+	var stable pulumi.Resource
+	if args.Rollout != nil {
+		stable, err = rollout(ctx, stableTrack, annotations, args.Rollout, podOpts, inNamespace)
+	} else {
+		stable, err = workload(ctx, stableTrack, annotations, podOpts, inNamespace)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -140,17 +151,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		workloads = append(workloads, canary)
 	}
 
-	if _, err := corev1.NewService(ctx, Name, &corev1.ServiceArgs{
-		Metadata: meta(Name),
-		Spec: &corev1.ServiceSpecArgs{
-			Type:     pulumi.String("ClusterIP"),
-			Selector: labels,
-			// The port name tells Istio the protocol.
-			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
-				Name: pulumi.String("http"), Port: pulumi.Int(80), TargetPort: pulumi.Int(port), Protocol: pulumi.String("TCP"),
-			}},
-		},
-	}, inNamespace...); err != nil {
+	if _, err := corev1.NewService(ctx, Name, service(Name), inNamespace...); err != nil {
 		return nil, err
 	}
 

@@ -10,12 +10,21 @@ const (
 	apiPrefix = "/api"
 )
 
+// routing says where the api route sends the gateway's /api traffic: to the stable subset alone;
+// with a manual canary, weight percent to the canary's subset; or, with the engine, between its
+// stable and canary Services, whose weights the engine sets (declared at rest: all to stable).
+type routing struct {
+	canary bool
+	weight int
+	engine bool
+}
+
 // httpRoutes builds the VirtualService's routes, the one place that decides where /api traffic
-// goes: all of it to the stable subset without a canary; with one, requests carrying the canary
+// goes: all of it to the stable track without a canary; with one, requests carrying the canary
 // header first, then the rest split by weight. The prefix match ignores case, as the service's
 // own routing does (ASP.NET Core's), which Istio applies to prefix and exact matches:
 // https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPMatchRequest
-func httpRoutes(canary bool, weight int) []any {
+func httpRoutes(r routing) []any {
 	match := func(headers map[string]any) []any {
 		m := map[string]any{"uri": map[string]any{"prefix": apiPrefix}, "ignoreUriCase": true}
 		if headers != nil {
@@ -23,26 +32,28 @@ func httpRoutes(canary bool, weight int) []any {
 		}
 		return []any{m}
 	}
-	to := func(subset string, weight int) map[string]any {
-		return map[string]any{
-			"destination": map[string]any{"host": Name, "subset": subset, "port": map[string]any{"number": 80}},
-			"weight":      weight,
+	to := func(host, subset string, weight int) map[string]any {
+		dest := map[string]any{"host": host, "port": map[string]any{"number": 80}}
+		if subset != "" {
+			dest["subset"] = subset
 		}
+		return map[string]any{"destination": dest, "weight": weight}
 	}
-	if !canary {
-		return []any{map[string]any{"name": "api", "match": match(nil), "route": []any{to(stableSubset, 100)}}}
+	stable, canary := to(Name, stableSubset, 100-r.weight), to(Name, canarySubset, r.weight)
+	switch {
+	case r.engine:
+		stable, canary = to(StableService, "", 100), to(CanaryService, "", 0)
+	case !r.canary:
+		return []any{map[string]any{"name": apiRoute, "match": match(nil), "route": []any{to(Name, stableSubset, 100)}}}
+	}
+	header := map[string]any{CanaryHeader: map[string]any{"exact": "always"}}
+	byHeader := to(Name, canarySubset, 100)
+	if r.engine {
+		byHeader = to(CanaryService, "", 100)
 	}
 	return []any{
-		map[string]any{
-			"name":  "canary-by-header",
-			"match": match(map[string]any{CanaryHeader: map[string]any{"exact": "always"}}),
-			"route": []any{to(canarySubset, 100)},
-		},
-		map[string]any{
-			"name":  "api",
-			"match": match(nil),
-			"route": []any{to(stableSubset, 100-weight), to(canarySubset, weight)},
-		},
+		map[string]any{"name": "canary-by-header", "match": match(header), "route": []any{byHeader}},
+		map[string]any{"name": apiRoute, "match": match(nil), "route": []any{stable, canary}},
 	}
 }
 
@@ -91,12 +102,12 @@ func gateway(tls TLS) map[string]any {
 // virtualService binds httpRoutes to the Gateway for the hosts it serves: the same /api routes,
 // canary header and weights included, reach marketdata whether the request came over HTTP or was
 // decrypted by the HTTPS server, whose answers carry HSTS.
-func virtualService(tls TLS, canary bool, weight int) map[string]any {
+func virtualService(tls TLS, r routing) map[string]any {
 	hosts := []any{"*"}
 	if tls.Domain != "" {
 		hosts = []any{tls.Domain}
 	}
-	routes := httpRoutes(canary, weight)
+	routes := httpRoutes(r)
 	if tls.Domain != "" {
 		for _, r := range routes {
 			r.(map[string]any)["headers"] = map[string]any{"response": map[string]any{"set": map[string]any{"Strict-Transport-Security": hsts}}}

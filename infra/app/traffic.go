@@ -32,7 +32,7 @@ func meshResources(ctx *pulumi.Context, args Args, policy map[string]any, opts [
 		after                  []pulumi.Resource
 	}{
 		{"networking.istio.io/v1", "Gateway", GatewayName, gateway(args.TLS), nil},
-		{"networking.istio.io/v1", "VirtualService", "ctmd", virtualService(args.TLS, args.CanaryImage != "", args.CanaryWeight), routesAfter},
+		{"networking.istio.io/v1", "VirtualService", RoutesName, virtualService(args.TLS, routing{canary: args.CanaryImage != "", weight: args.CanaryWeight, engine: args.Rollout != nil}), routesAfter},
 		{"networking.istio.io/v1", "DestinationRule", Name, destinationRule(stableSubset, stableVersion), nil},
 		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts), nil},
 		{"security.istio.io/v1", "PeerAuthentication", "default", map[string]any{

@@ -22,13 +22,10 @@ type track struct {
 }
 
 // workload declares one track's Deployment and HorizontalPodAutoscaler, every track from the
-// same pod spec and pod annotations, and returns the Deployment. podOpts apply to the Deployment, opts to the HPA.
+// same pod template, and returns the Deployment. podOpts apply to the Deployment, opts to the HPA.
 func workload(ctx *pulumi.Context, t track, annotations pulumi.StringMap, podOpts, opts []pulumi.ResourceOption) (*appsv1.Deployment, error) {
-	meta := &metav1.ObjectMetaArgs{
-		Name: pulumi.String(t.name), Namespace: pulumi.String(Namespace), Labels: pulumi.StringMap{"app": pulumi.String(Name)},
-	}
 	dep, err := appsv1.NewDeployment(ctx, t.name, &appsv1.DeploymentArgs{
-		Metadata: meta,
+		Metadata: trackMeta(t),
 		// No replicas: the HorizontalPodAutoscaler owns .spec.replicas (its minimum is
 		// t.minReplicas). Under Server-Side Apply a value here would either conflict with the
 		// scale subresource's manager on every update once the HPA has acted, or (forced) undo
@@ -41,24 +38,40 @@ func workload(ctx *pulumi.Context, t track, annotations pulumi.StringMap, podOpt
 				// Never below the wanted replica count during a rollout.
 				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{MaxSurge: pulumi.Int(1), MaxUnavailable: pulumi.Int(0)},
 			},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{
-					Labels:      pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String(t.version)},
-					Annotations: annotations,
-				},
-				Spec: podSpec(t.image),
-			},
+			Template: podTemplate(t, annotations),
 		},
 	}, podOpts...)
 	if err != nil {
 		return nil, err
 	}
+	return dep, autoscaler(ctx, t, "apps/v1", "Deployment", opts)
+}
 
-	_, err = autoscalingv2.NewHorizontalPodAutoscaler(ctx, t.name, &autoscalingv2.HorizontalPodAutoscalerArgs{
-		Metadata: meta,
+func trackMeta(t track) *metav1.ObjectMetaArgs {
+	return &metav1.ObjectMetaArgs{
+		Name: pulumi.String(t.name), Namespace: pulumi.String(Namespace), Labels: pulumi.StringMap{"app": pulumi.String(Name)},
+	}
+}
+
+// podTemplate is the one pod template of every workload: the tracks' Deployments and the Rollout.
+func podTemplate(t track, annotations pulumi.StringMap) *corev1.PodTemplateSpecArgs {
+	return &corev1.PodTemplateSpecArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Labels:      pulumi.StringMap{"app": pulumi.String(Name), "version": pulumi.String(t.version)},
+			Annotations: annotations,
+		},
+		Spec: podSpec(t.image),
+	}
+}
+
+// autoscaler scales a track's workload (a Deployment, or the Rollout) on CPU, between
+// t.minReplicas and t.maxReplicas.
+func autoscaler(ctx *pulumi.Context, t track, apiVersion, kind string, opts []pulumi.ResourceOption) error {
+	_, err := autoscalingv2.NewHorizontalPodAutoscaler(ctx, t.name, &autoscalingv2.HorizontalPodAutoscalerArgs{
+		Metadata: trackMeta(t),
 		Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
 			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
-				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: pulumi.String(t.name),
+				ApiVersion: pulumi.String(apiVersion), Kind: pulumi.String(kind), Name: pulumi.String(t.name),
 			},
 			MinReplicas: pulumi.Int(t.minReplicas),
 			MaxReplicas: pulumi.Int(t.maxReplicas),
@@ -71,5 +84,5 @@ func workload(ctx *pulumi.Context, t track, annotations pulumi.StringMap, podOpt
 			}},
 		},
 	}, opts...)
-	return dep, err
+	return err
 }

@@ -36,6 +36,11 @@ type Users struct {
 	Namespace, Service string
 	// GatewayNamespace is where the ingress gateway runs.
 	GatewayNamespace string
+	// Routed are the Services the gateway's routes name when they are not Service alone: with a
+	// rollout engine, the stable and canary Services it splits the traffic between.
+	Routed []string
+	// gatewayOnlyCount leaves out the in-mesh callers (gate.go).
+	gatewayOnlyCount bool
 }
 
 const (
@@ -48,13 +53,20 @@ const (
 // report of what it routed there, or the sidecars' report of what in-mesh callers sent; extra
 // narrows both (a response code, a bucket). The two sets differ in reporter, so "or" is their union.
 func (u Users) rate(metric, window, extra string) string {
-	gateway := fmt.Sprintf(`reporter="source", source_workload_namespace=%q, destination_service_namespace=%q, destination_service_name=%q`,
-		u.GatewayNamespace, u.Namespace, u.Service)
+	service := fmt.Sprintf("destination_service_name=%q", u.Service)
+	if len(u.Routed) > 0 {
+		service = fmt.Sprintf("destination_service_name=~%q", strings.Join(u.Routed, "|"))
+	}
+	gateway := fmt.Sprintf(`reporter="source", source_workload_namespace=%q, destination_service_namespace=%q, %s`,
+		u.GatewayNamespace, u.Namespace, service)
 	callers := fmt.Sprintf(`reporter="destination", source_workload_namespace!=%q, destination_workload_namespace=%q, destination_app=%q`,
 		u.GatewayNamespace, u.Namespace, u.Service)
 	if extra != "" {
 		gateway += ", " + extra
 		callers += ", " + extra
+	}
+	if u.gatewayOnlyCount {
+		return fmt.Sprintf("rate(%s{%s}[%s])", metric, gateway, window)
 	}
 	return fmt.Sprintf("rate(%s{%s}[%s]) or rate(%[1]s{%[4]s}[%[3]s])", metric, gateway, window, callers)
 }

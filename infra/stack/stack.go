@@ -14,10 +14,10 @@ import (
 	"github.com/cryptotracker/ctmd/infra/binauthz"
 	"github.com/cryptotracker/ctmd/infra/cluster"
 	"github.com/cryptotracker/ctmd/infra/config"
+	"github.com/cryptotracker/ctmd/infra/delivery"
 	"github.com/cryptotracker/ctmd/infra/edge"
 	"github.com/cryptotracker/ctmd/infra/gke"
 	"github.com/cryptotracker/ctmd/infra/mesh"
-	"github.com/cryptotracker/ctmd/infra/slo"
 	"github.com/cryptotracker/ctmd/infra/uptime"
 )
 
@@ -48,6 +48,15 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 			return nil, fmt.Errorf("looking for a cert-manager the cluster already runs: %w", err)
 		}
 		if err := edge.ForeignCertManager(found); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Target == config.TargetExisting && cfg.Delivery.Engine == config.DeliveryArgoRollouts {
+		found, err := cluster.ExistingDeployments(ctx.Context(), cfg, delivery.ControllerSelector)
+		if err != nil {
+			return nil, fmt.Errorf("looking for an Argo Rollouts the cluster already runs: %w", err)
+		}
+		if err := delivery.ForeignEngine(found); err != nil {
 			return nil, err
 		}
 	}
@@ -139,6 +148,10 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
+	rollout, engine, err := releases(ctx, cfg, target, meshDeps)
+	if err != nil {
+		return nil, err
+	}
 	a, err := app.New(ctx, "marketdata", app.Args{
 		Provider:              target.Provider,
 		Image:                 cfg.Image,
@@ -153,6 +166,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		Mesh:                  append(meshDeps, admitted...),
 		IstioRevision:         istioRevision,
 		TLS:                   tls,
+		Rollout:               rollout,
 	})
 	if err != nil {
 		return nil, err
@@ -162,7 +176,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		Provider:           target.Provider,
 		Rules:              alertRules(cfg),
 		ManagedPrometheus:  cfg.Alerts.ManagedPrometheus,
-		Scrapes:            scrapes(cfg, gateway, certManager),
+		Scrapes:            scrapes(cfg, gateway, certManager, engine),
 		Receiver:           cfg.Alerts.Receiver,
 		HasReceiver:        cfg.Alerts.HasReceiver,
 		SlackReceiver:      cfg.Alerts.SlackReceiver,
@@ -226,6 +240,9 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	}
 	outputs["canaryImage"] = pulumi.String(cfg.CanaryImage)
 	outputs["canaryWeight"] = pulumi.Int(canaryWeight)
+	if rollout != nil {
+		outputs["rolloutStatus"] = pulumi.String(RolloutStatusCommand)
+	}
 	return outputs, nil
 }
 
@@ -239,48 +256,6 @@ func gatewayNamespace(cfg *config.Config) string {
 	_, rest, _ := strings.Cut(cfg.IngressPrincipals[0], "/ns/")
 	ns, _, _ := strings.Cut(rest, "/")
 	return ns
-}
-
-// alertRules are the SLOs the configuration sets, the rules that watch them, and, with a domain,
-// the rules that watch its certificate. Every alert carries the app's namespace, which ctmd's
-// Alertmanager route matches.
-func alertRules(cfg *config.Config) slo.RuleFile {
-	users := slo.Users{Namespace: app.Namespace, Service: app.Name, GatewayNamespace: gatewayNamespace(cfg)}
-	labels := map[string]string{"namespace": app.Namespace}
-	rules := slo.Rules([]slo.SLO{
-		slo.Availability(cfg.Alerts.AvailabilityObjective, users),
-		slo.Latency(cfg.Alerts.LatencyObjective, cfg.Alerts.LatencyThresholdMs, users),
-	}, slo.Options{
-		Tracks:    app.Tracks,
-		Canary:    cfg.CanaryImage != "" && cfg.CanaryWeight < 100,
-		NoTraffic: cfg.Alerts.NoTraffic,
-		Labels:    labels,
-		Runbook:   RunbookURL,
-	})
-	if cfg.Edge.HTTPS() {
-		rules.Groups = append(rules.Groups, alerts.CertificateRules(edge.CertificateName, labels, RunbookURL))
-	}
-	return rules
-}
-
-// scrapes are the pods outside the app whose metrics the rules read, where the stack installed
-// them: the ingress gateway (what users get) and cert-manager (the certificate). A gateway or
-// cert-manager of the cluster's own is its owner's to scrape (docs/alerts.md).
-func scrapes(cfg *config.Config, gateway, certManager pulumi.Resource) map[string]alerts.Scrape {
-	s := map[string]alerts.Scrape{}
-	if cfg.InstallIstio {
-		s[alerts.GatewayMonitoring] = alerts.Scrape{
-			Namespace: mesh.GatewayNamespace, Labels: map[string]string{"istio": mesh.GatewayLabel},
-			Port: app.MergedMetricsPort, Path: app.MergedMetricsPath, After: gateway,
-		}
-	}
-	if certManager != nil {
-		s[alerts.CertManagerMonitoring] = alerts.Scrape{
-			Namespace: edge.CertManagerNamespace, Labels: edge.ControllerLabels,
-			Port: edge.MetricsPort, Path: "/metrics", After: certManager,
-		}
-	}
-	return s
 }
 
 // RunbookURL is the page the alerts link to; each alert has a section there.

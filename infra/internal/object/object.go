@@ -16,6 +16,11 @@ func New(ctx *pulumi.Context, apiVersion, kind, name, namespace string, spec map
 	if namespace != "" {
 		meta.Namespace = pulumi.String(namespace)
 	}
+	return NewWithMeta(ctx, apiVersion, kind, name, meta, spec, opts...)
+}
+
+// NewWithMeta is New for an object with labels or annotations of its own.
+func NewWithMeta(ctx *pulumi.Context, apiVersion, kind, name string, meta *metav1.ObjectMetaArgs, spec map[string]any, opts ...pulumi.ResourceOption) (pulumi.Resource, error) {
 	return apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
 		ApiVersion:  pulumi.String(apiVersion),
 		Kind:        pulumi.String(kind),
