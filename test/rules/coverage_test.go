@@ -14,7 +14,7 @@ import (
 )
 
 // scenarios are the rule files infra/stack TestRenderAlertRules renders.
-var scenarios = []string{"default", "canary", "https"}
+var scenarios = []string{"default", "canary", "https", "delivery"}
 
 // exercised collects, across the package's tests, the rules of the program's own files (never a
 // broken copy) that did something: an alert that fired, a recording rule that wrote a sample.

@@ -33,14 +33,14 @@ const (
 	sidecarFromCaller
 )
 
-func (r reporter) labels(track string) string {
-	dest := fmt.Sprintf(`destination_service="marketdata.ctmd.svc.cluster.local", destination_service_name="marketdata", destination_service_namespace="ctmd", destination_workload="marketdata", destination_workload_namespace="ctmd", destination_app="marketdata", destination_version=%q, destination_canonical_service="marketdata", request_protocol="http", connection_security_policy="mutual_tls"`, track)
+func (r reporter) labels(track, service string) string {
+	dest := fmt.Sprintf(`destination_service="%s.ctmd.svc.cluster.local", destination_service_name=%[1]q, destination_service_namespace="ctmd", destination_workload="marketdata", destination_workload_namespace="ctmd", destination_app="marketdata", destination_version=%q, destination_canonical_service="marketdata", request_protocol="http", connection_security_policy="mutual_tls"`, service, track)
 	gw := `source_workload="istio-ingressgateway", source_workload_namespace="istio-ingress", source_app="istio-ingressgateway", source_principal="spiffe://cluster.local/ns/istio-ingress/sa/istio-ingressgateway"`
 	switch r {
 	case gateway:
 		return `reporter="source", ` + gw + ", " + dest + ", " + managed("istio-ingress", "ctmd-ingressgateway")
 	case gatewayNoPod:
-		return `reporter="source", ` + gw + `, destination_service="marketdata.ctmd.svc.cluster.local", destination_service_name="marketdata", destination_service_namespace="ctmd", destination_workload="unknown", destination_workload_namespace="unknown", destination_app="unknown", destination_version="unknown", destination_canonical_service="unknown", request_protocol="http", connection_security_policy="unknown", ` + managed("istio-ingress", "ctmd-ingressgateway")
+		return `reporter="source", ` + gw + fmt.Sprintf(`, destination_service="%s.ctmd.svc.cluster.local", destination_service_name=%[1]q`, service) + `, destination_service_namespace="ctmd", destination_workload="unknown", destination_workload_namespace="unknown", destination_app="unknown", destination_version="unknown", destination_canonical_service="unknown", request_protocol="http", connection_security_policy="unknown", ` + managed("istio-ingress", "ctmd-ingressgateway")
 	case sidecarFromGateway:
 		return `reporter="destination", ` + gw + ", " + dest + ", " + managed("ctmd", "marketdata")
 	default:
@@ -51,9 +51,12 @@ func (r reporter) labels(track string) string {
 // flow is one stream of requests to one track: through the gateway (seen by the gateway and,
 // per attempt, by the pods' sidecars) or from an in-mesh caller (seen by the sidecars only).
 type flow struct {
-	track  string
-	caller bool
-	phases []trafficPhase
+	track string
+	// service is the Service the gateway's route names: marketdata unless set (the rollout
+	// engine's marketdata-stable and marketdata-canary).
+	service string
+	caller  bool
+	phases  []trafficPhase
 	// le spells the threshold bucket's bound: "250" as Envoy writes it, unless set ("250.0" is
 	// how Prometheus 3 stores it).
 	le string
@@ -139,7 +142,7 @@ func series(flows ...flow) string {
 			okHist, badHist histogram
 		}
 		v := func(r reporter, flags string) *view {
-			l := r.labels(f.track)
+			l := r.labels(f.track, cmp.Or(f.service, "marketdata"))
 			okl, badl := l+`, response_code="200", response_flags="-"`, l+`, response_code="503", response_flags="`+flags+`"`
 			return &view{r: r,
 				ok: c("istio_requests_total", okl), bad: c("istio_requests_total", badl),
