@@ -168,8 +168,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			"revision": pulumi.String(Revision(version)),
 			// Explicit, not the chart's default: the proxy image this control plane injects is
 			// the one the app namespace's admission policy admits (ProxyImage).
-			"global": pulumi.Map{"hub": pulumi.String(Hub), "tag": pulumi.String(version)},
-			"base":   validationWebhook(),
+			"global":                 pulumi.Map{"hub": pulumi.String(Hub), "tag": pulumi.String(version)},
+			"base":                   validationWebhook(),
+			"sidecarInjectorWebhook": pulumi.Map{"templates": unusedInjectionTemplates()},
 			"meshConfig": pulumi.Map{
 				"outboundTrafficPolicy": pulumi.Map{"mode": pulumi.String(args.OutboundTrafficPolicy)},
 				"defaultConfig":         proxyLifecycle(),
@@ -216,6 +217,24 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	return m, nil
+}
+
+// UnusedInjectionTemplates are the injector's templates for what the stack's Istio never runs:
+// proxyless gRPC (grpc-simple, grpc-agent), ambient waypoints (waypoint) and agentgateway. The
+// chart writes each into istiod's injector ConfigMap unless values name it (templates/
+// istiod-injector-configmap.yaml, "if not (hasKey .Values.sidecarInjectorWebhook.templates ...)"),
+// and the provider holds that ConfigMap three times in the state: emptied, they take 0.1 MB off it
+// (docs/performance.md). A pod that asks for one (inject.istio.io/templates) gets nothing of it.
+// sidecar and gateway (ctmd's pods and gateway) and kube-gateway (Gateway API deployments, which
+// a cluster's other users may expect of its Istio) stay.
+var UnusedInjectionTemplates = []string{"grpc-simple", "grpc-agent", "waypoint", "agentgateway", "agentgateway-waypoint"}
+
+func unusedInjectionTemplates() pulumi.Map {
+	templates := pulumi.Map{}
+	for _, name := range UnusedInjectionTemplates {
+		templates[name] = pulumi.String("")
+	}
+	return templates
 }
 
 // validationWebhook renders Istio's validation webhooks with the failure policy istiod gives them

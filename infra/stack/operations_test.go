@@ -32,6 +32,7 @@ const budgetJSON = `{"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysA
 // minimum: the mesh config, then what keeps istiod serving through a node drain.
 func istiodValues(revision, outbound string, minReplicas int) string {
 	return fmt.Sprintf(`{"revision": %q, "base": {"validationFailurePolicy": "Fail"},
+		"sidecarInjectorWebhook": {"templates": {"grpc-simple": "", "grpc-agent": "", "waypoint": "", "agentgateway": "", "agentgateway-waypoint": ""}},
 		"global": {"hub": "docker.io/istio", "tag": %q},
 		"meshConfig": {"outboundTrafficPolicy": {"mode": %q},
 			"defaultConfig": {"holdApplicationUntilProxyStarts": true, "proxyMetadata": {"EXIT_ON_ZERO_ACTIVE_CONNECTIONS": "true"}}},

@@ -125,6 +125,27 @@ func TestIstioFromRealCharts(t *testing.T) {
 				mesh.OutboundTrafficPolicy.Mode, cm.Data["mesh"])
 		}
 	})
+	t.Run("injector keeps only the templates the mesh uses", func(t *testing.T) {
+		// The real chart renders the templates the stack empties as empty, and keeps the rest.
+		cm, err := k.kube.CoreV1().ConfigMaps("istio-system").Get(ctx, "istio-sidecar-injector-"+revision, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var injector struct{ Templates map[string]string }
+		if err := yaml.Unmarshal([]byte(cm.Data["config"]), &injector); err != nil {
+			t.Fatalf("istiod injector config: %v", err)
+		}
+		for _, name := range mesh.UnusedInjectionTemplates {
+			if tmpl, ok := injector.Templates[name]; !ok || strings.TrimSpace(tmpl) != "" {
+				t.Errorf("injection template %s: present %v, %d bytes; want it present and empty", name, ok, len(tmpl))
+			}
+		}
+		for _, name := range []string{"sidecar", "gateway", "kube-gateway"} {
+			if len(injector.Templates[name]) < 1000 {
+				t.Errorf("injection template %s has %d bytes: the chart's own template is gone", name, len(injector.Templates[name]))
+			}
+		}
+	})
 	t.Run("ingress address from the load balancer", func(t *testing.T) {
 		svc, err := k.kube.CoreV1().Services("istio-ingress").Get(ctx, "istio-ingressgateway", metav1.GetOptions{})
 		if err != nil {
