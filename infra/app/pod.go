@@ -6,6 +6,8 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/internal/podsec"
 )
 
 // podAnnotations are the pod template's annotations: Istio's metrics merging (see metrics.go),
@@ -67,22 +69,9 @@ func podSpec(image pulumi.StringInput) *corev1.PodSpecArgs {
 				Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi")},
 				Limits:   pulumi.StringMap{"memory": pulumi.String("256Mi")},
 			},
-			SecurityContext: &corev1.SecurityContextArgs{
-				RunAsNonRoot: pulumi.Bool(true),
-				// Numeric, so the kubelet can verify non-root even when the image names its user.
-				RunAsUser:                pulumi.Int(65532),
-				RunAsGroup:               pulumi.Int(65532),
-				ReadOnlyRootFilesystem:   pulumi.Bool(true),
-				AllowPrivilegeEscalation: pulumi.Bool(false),
-				Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-				SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-			},
-			VolumeMounts: corev1.VolumeMountArray{&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")}},
+			SecurityContext: podsec.Container(65532),
+			VolumeMounts:    podsec.TmpMount(),
 		}},
-		// The root filesystem is read-only; /tmp is the one writable place.
-		Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
-			Name:     pulumi.String("tmp"),
-			EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("64Mi")},
-		}},
+		Volumes: podsec.TmpVolume("64Mi"),
 	}
 }

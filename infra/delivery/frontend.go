@@ -12,6 +12,8 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cryptotracker/ctmd/infra/internal/podsec"
 )
 
 // Managed Prometheus's query frontend: a proxy that serves the Prometheus HTTP API
@@ -175,22 +177,9 @@ func frontendPod(project string) *corev1.PodSpecArgs {
 				Requests: pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")},
 				Limits:   pulumi.StringMap{"memory": pulumi.String("128Mi")},
 			},
-			SecurityContext: &corev1.SecurityContextArgs{
-				RunAsNonRoot:             pulumi.Bool(true),
-				RunAsUser:                pulumi.Int(frontendUser),
-				RunAsGroup:               pulumi.Int(frontendUser),
-				ReadOnlyRootFilesystem:   pulumi.Bool(true),
-				AllowPrivilegeEscalation: pulumi.Bool(false),
-				Privileged:               pulumi.Bool(false),
-				Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-				SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-			},
-			VolumeMounts: corev1.VolumeMountArray{&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")}},
+			SecurityContext: podsec.Container(frontendUser),
+			VolumeMounts:    podsec.TmpMount(),
 		}},
-		// The root filesystem is read-only; /tmp is the one writable place.
-		Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
-			Name:     pulumi.String("tmp"),
-			EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("16Mi")},
-		}},
+		Volumes: podsec.TmpVolume("16Mi"),
 	}
 }

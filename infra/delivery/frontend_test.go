@@ -53,7 +53,7 @@ func TestManagedFrontend(t *testing.T) {
 		"livenessProbe": {"httpGet": {"path": "/-/healthy", "port": "web"}, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
 		"resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
 		"securityContext": {"runAsNonRoot": true, "runAsUser": 1000, "runAsGroup": 1000, "readOnlyRootFilesystem": true,
-			"allowPrivilegeEscalation": false, "privileged": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+			"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
 		"volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
 	}`)
 	if got := mockstack.Get(deployment, "spec.template.spec.serviceAccountName"); got != FrontendName {
