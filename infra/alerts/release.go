@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/cryptotracker/ctmd/infra/slo"
@@ -46,10 +45,7 @@ func ReleaseRules(namespace, rollout string, hold time.Duration, labels map[stri
 	return slo.Group{Name: ReleaseGroup, Interval: slo.Interval, Rules: []slo.Rule{
 		rule(ReleaseFailedAlert, info(failedPhases)+" == 1", "1m",
 			"the release of marketdata was rolled back (or cannot go on): the stable version serves all the traffic; the canary's image is still in ctmd:image"),
-		rule(ReleaseStuckAlert, info(pausedPhase)+" == 1", promDuration(hold+stuckAfter),
+		rule(ReleaseStuckAlert, info(pausedPhase)+" == 1", slo.PromDuration(hold+stuckAfter),
 			"the release of marketdata has been paused for longer than a step: its gate could not judge it (too little traffic, or no data), or someone paused it"),
 	}}
 }
-
-// promDuration writes a duration as a rule's for: whole seconds.
-func promDuration(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) + "s" }

@@ -30,7 +30,7 @@ type Gate struct {
 // CanaryGate judges a canary whose requests reach the Service of canary while the others reach
 // stable's, over the last window, against the availability objective.
 func CanaryGate(objective float64, canary, stable Users, window time.Duration) Gate {
-	w := promDuration(window)
+	w := PromDuration(window)
 	canarySLO, stableSLO := Availability(objective, canary.gatewayOnly()), Availability(objective, stable.gatewayOnly())
 	// Rounded as Budget is, so the conditions read 0.072 rather than 0.07200000000000001.
 	margin := math.Round(FastestBurn*canarySLO.Budget()*1e9) / 1e9
@@ -57,9 +57,9 @@ func (u Users) gatewayOnly() Users {
 	return u
 }
 
-// promDuration writes a duration as PromQL does: whole seconds, in the largest unit that divides
-// it ("5m", "90s").
-func promDuration(d time.Duration) string {
+// PromDuration writes a duration as PromQL and rule files do: whole seconds, in the largest unit
+// that divides it ("5m", "90s").
+func PromDuration(d time.Duration) string {
 	s := int(d.Seconds())
 	switch {
 	case s%3600 == 0:

@@ -128,7 +128,7 @@ func TestArgoRolloutsGate(t *testing.T) {
 	// The release's fate reaches the receiver as alerts on the controller's metrics, a ticket each:
 	// failed at once, stuck once paused for longer than a step (2m) and 10 minutes.
 	for _, want := range []string{"name: marketdata-release", "alert: MarketdataReleaseFailed", "alert: MarketdataReleaseStuck",
-		"for: 720s", `rollout_info{exported_namespace="ctmd", name="marketdata", phase=~"Abort|Error|Timeout|InvalidSpec"}`} {
+		"for: 12m", `rollout_info{exported_namespace="ctmd", name="marketdata", phase=~"Abort|Error|Timeout|InvalidSpec"}`} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("the alert rules lack %q", want)
 		}
