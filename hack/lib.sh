@@ -25,11 +25,18 @@ ETCD_DIR=$(tool_dir etcd "$ETCD_VERSION")
 KUBERNETES_DIR=$(tool_dir kubernetes "$KUBERNETES_VERSION")
 KWOK_DIR=$(tool_dir kwok "$KWOK_VERSION")
 ISTIOCTL_DIR=$(tool_dir istioctl "$ISTIO_CHARTS_MODULE_VERSION")
+ARGO_ROLLOUTS_DIR=$(tool_dir argo-rollouts "$ARGO_ROLLOUTS_VERSION")
+# The Prometheus server is built from the github.com/prometheus/prometheus module test/rules pins
+# (v0.3XX.Y is Prometheus 3.XX.Y), as hack/rules.sh reads it, so the two share compiled packages.
+PROMETHEUS_MODULE_VERSION=$(awk '$1 == "github.com/prometheus/prometheus" { print $2 }' \
+	"$CTMD_ROOT/test/rules/go.mod")
+PROMETHEUS_DIR=$(tool_dir prometheus "$PROMETHEUS_MODULE_VERSION")
 
 # The PATH entries that put every pinned tool first. Not the language host's: the CLI finds it
 # through the link tools.sh puts next to the CLI, and would warn about a second copy on PATH.
 tools_path() {
-	printf '%s:%s:%s:%s:%s\n' "$PULUMI_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR" "$ISTIOCTL_DIR"
+	printf '%s:%s:%s:%s:%s:%s:%s\n' "$PULUMI_DIR" "$KUBERNETES_DIR" "$ETCD_DIR" "$KWOK_DIR" \
+		"$ISTIOCTL_DIR" "$ARGO_ROLLOUTS_DIR" "$PROMETHEUS_DIR"
 }
 
 # module_dir MODULE@VERSION CHECK: download a Go module (once; the module cache keeps it) and print
@@ -56,7 +63,7 @@ cert_manager_module_dir() {
 # whose install manifest the local cluster serves. Its go.mod asks for a newer Go than
 # GOTOOLCHAIN=local allows, so go mod download extracts it but then reports that as an error and
 # prints no Dir: only a file of it is read here, so the directory is asked of go list -m, which
-# reads a module whatever Go its go.mod names.
+# reads a module whatever Go its go.mod names (hack/tools.sh builds the controller with that Go).
 argo_rollouts_module_dir() {
 	local mod=github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION dir
 	(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod GO111MODULE=on go mod download "$mod" >/dev/null 2>&1) || true

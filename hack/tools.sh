@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the pinned real-engine toolchain (Pulumi CLI, kubernetes provider plugin, Go language host,
-# etcd, the Kubernetes control plane and kubectl, kwok, istioctl) from the Go module proxy into
+# etcd, the Kubernetes control plane and kubectl, kwok, istioctl, the Argo Rollouts controller, a
+# Prometheus server) from the Go module proxy into
 # $CTMD_TOOLS_DIR/<name>-<version>/. Only Go modules are downloaded: every tool is built from source in
-# a throwaway wrapper module outside the repository. A tool whose directory holds the .built marker
+# a throwaway wrapper module outside the repository, but Prometheus, built in test/rules (see
+# build_prometheus). A tool whose directory holds the .built marker
 # is skipped; the marker is written last, so an interrupted build is redone. Two lanes of builds run
 # side by side (see the end); the provider and Kubernetes builds peak at 5 to 6 GB each.
 #
@@ -69,8 +71,9 @@ build() {
 }
 
 # Two flag sets, each of which make test has compiled the standard library with already: Go's
-# defaults (as make test, and the engine's builds of the program) for the Pulumi tools and istioctl,
-# and the image's static set (CGO_ENABLED=0 -trimpath, as make image-bin) for the cluster's servers.
+# defaults (as make test, and the engine's builds of the program) for the Pulumi tools, istioctl and
+# Prometheus, and the image's static set (CGO_ENABLED=0 -trimpath, as make image-bin) for the
+# cluster's servers and Argo Rollouts (whose newer toolchain compiles its own standard library).
 build_pulumi() {
 	wrapper pulumi
 	# pkg/v3 carries replace directives, so `go install pkg@version` is refused; the wrapper copies the
@@ -163,10 +166,85 @@ build_istioctl() {
 	"$1/istioctl" version --remote=false
 }
 
+# The Argo Rollouts controller (ARGO_ROLLOUTS_VERSION), for the e2e progressive-delivery tests. Two
+# things set it apart from the other wrapper builds:
+# - Its go.mod asks for a newer Go than this machine's (go 1.26.10 in v1.10.2), which
+#   GOTOOLCHAIN=local (lib.sh) refuses. This build alone runs with exactly the toolchain that go line
+#   names: the go command fetches it as a module from the module proxy
+#   (golang.org/toolchain@v0.0.1-go1.26.10.linux-amd64, checked against the checksum database like
+#   any module; about 8 s once, then kept in the module cache), so nothing of the upstream module is
+#   changed. Not GOTOOLCHAIN=auto: that takes the newest patch the proxy lists (go1.26.11 when
+#   tried), which would change under a pinned release. Another compiler shares nothing in the build
+#   cache, so this build compiles its own standard library (at most 1.5 of its 12 CPU-minutes cold).
+# - Its replace directives (the k8s.io modules, Kubernetes' staging modules among them, => v0.34.5,
+#   and a few forks) are ignored in a dependency: the wrapper repeats every one whose target is a
+#   module version (a local folder could not be), read from the module's go.mod.
+build_argo_rollouts() {
+	wrapper argo-rollouts
+	local mod=github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION gomod go_version
+	# go list reads the go.mod whatever Go it asks for (go mod download refuses it under local).
+	gomod=$(go list -m -f '{{.GoMod}}' "$mod")
+	[[ -f $gomod ]] || die "could not download the go.mod of $mod"
+	go_version=$(awk '$1 == "go" { print $2 }' "$gomod")
+	[[ $go_version == *.*.* ]] || die "$mod: no go line with a release (go 1.N.P) in its go.mod"
+	export GOTOOLCHAIN=go$go_version
+	local args=(-go="$go_version" -require="$mod") replace
+	while read -r replace; do
+		args+=(-replace="$replace")
+	done < <(awk '
+		{ sub(/\/\/.*/, "") }
+		$1 == "replace" && $2 == "(" { block = 1; next }
+		block && $1 == ")" { block = 0; next }
+		!block && $1 != "replace" { next }
+		$1 == "replace" { $1 = ""; $0 = $0 }
+		{
+			for (i = 1; i <= NF && $i != "=>"; i++) {}
+			old = (i == 2) ? $1 : $1 "@" $2
+			if (NF == i + 2) print old "=" $(i + 1) "@" $(i + 2)
+		}' "$gomod")
+	((${#args[@]} > 2)) || die "$mod: no replace directive found in its go.mod"
+	log "argo-rollouts: $GOTOOLCHAIN, $((${#args[@]} - 2)) replace directives copied from its go.mod"
+	go mod edit "${args[@]}"
+	# The version the controller logs and prints: its utils/version variables. The proxy does not
+	# say which commit the tag is, and without one it appends "+unknown" (v1.10.2+unknown).
+	local pkg=github.com/argoproj/argo-rollouts/utils/version ldflags="-s -w"
+	ldflags+=" -X $pkg.version=${ARGO_ROLLOUTS_VERSION#v} -X $pkg.gitTag=$ARGO_ROLLOUTS_VERSION"
+	ldflags+=" -X $pkg.gitTreeState=clean"
+	CGO_ENABLED=0 go build -mod=mod -trimpath -o "$1/rollouts-controller" -ldflags "$ldflags" \
+		github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+	"$1/rollouts-controller" --version
+}
+
+# A Prometheus server for the e2e progressive-delivery tests, built from the
+# github.com/prometheus/prometheus module test/rules pins, inside test/rules (whose tools.go keeps the
+# server's requirements in its go.sum), with the flags hack/rules.sh's `go test -c` uses (Go's
+# defaults; -ldflags only changes the link): the two share every compiled package they have in
+# common (764 of the server's 1044 packages: the rules binary built after it takes 48 s, not 3.5
+# min). -tags remove_all_sd is Prometheus's own tag that leaves out every service discovery plugin
+# (plugins/*.go) and the cloud and Kubernetes SDKs only they use (1044 packages instead of 1518);
+# static and file_sd configs remain. Not the release's tags: netgo would recompile net and all that uses
+# it, and builtinassets needs the web UI's generated assets, which the module lacks (the API and
+# the scrapes work without them). Cached by the pinned version, like the other tools: a change of
+# test/rules/go.sum alone does not rebuild it.
+build_prometheus() {
+	[[ -n $PROMETHEUS_MODULE_VERSION ]] ||
+		die "test/rules/go.mod requires no github.com/prometheus/prometheus"
+	cd "$CTMD_ROOT/test/rules"
+	local src version
+	go mod download github.com/prometheus/prometheus
+	src=$(go list -m -f '{{.Dir}}' github.com/prometheus/prometheus)
+	version=$(cat "$src/VERSION")
+	go build -tags remove_all_sd -o "$1/prometheus" \
+		-ldflags "-s -w -X github.com/prometheus/common/version.Version=$version" \
+		github.com/prometheus/prometheus/cmd/prometheus
+	"$1/prometheus" --version
+}
+
 pulumi_lane() {
 	build pulumi-resource-kubernetes "v$PULUMI_KUBERNETES_VERSION" "$PULUMI_KUBERNETES_DIR" build_kubernetes_plugin
 	build pulumi "$PULUMI_VERSION" "$PULUMI_DIR" build_pulumi
 	build pulumi-language-go "$PULUMI_LANGUAGE_GO_VERSION" "$PULUMI_LANGUAGE_GO_DIR" build_language_go
+	build prometheus "$PROMETHEUS_MODULE_VERSION" "$PROMETHEUS_DIR" build_prometheus
 }
 
 cluster_lane() {
@@ -175,6 +253,7 @@ cluster_lane() {
 	build kwok "$KWOK_VERSION" "$KWOK_DIR" build_kwok
 	# istioctl of the snapshot whose charts the e2e installs: the e2e's `istioctl analyze` and make analyze.
 	build istioctl "$ISTIO_CHARTS_MODULE_VERSION" "$ISTIOCTL_DIR" build_istioctl
+	build argo-rollouts "$ARGO_ROLLOUTS_VERSION" "$ARGO_ROLLOUTS_DIR" build_argo_rollouts
 }
 
 # lane FUNCTION: run one lane's builds in order, naming the build it was in if one fails.
@@ -187,7 +266,8 @@ lane() {
 total=$SECONDS
 # Two lanes side by side, because one go build keeps two cores busy only part of the time: its links
 # and its largest packages run on one core (kwok from an empty build cache: 174% CPU, measured).
-# The lanes take about the same time one build at a time (Pulumi's 14 min, the cluster's 12.5).
+# The lanes take about the same time one build at a time (Pulumi's 14 min and Prometheus's 5, the
+# cluster's 12.5 and Argo Rollouts' 8.5; measured cold, each alone, on two busy cores).
 # A failure stops only its own lane: what the other finishes is cached for the retry.
 (lane pulumi_lane) &
 pulumi_pid=$!
