@@ -129,13 +129,23 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		selector:    labels,
 		minReplicas: args.Replicas, maxReplicas: 3 * args.Replicas,
 	}
+	meshOpts := child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns}, args.Mesh)))
 	var stable pulumi.Resource
 	if args.Rollout != nil {
-		stable, err = rollout(ctx, stableTrack, annotations, args.Rollout, podOpts, inNamespace)
-	} else {
-		stable, err = workload(ctx, stableTrack, annotations, podOpts, inNamespace)
-	}
-	if err != nil {
+		// With the engine the routes come before the Rollout (rollout says why).
+		services, err := engineServices(ctx, inNamespace)
+		if err != nil {
+			return nil, err
+		}
+		routes, err := meshResources(ctx, args, policy, meshOpts, services)
+		if err != nil {
+			return nil, err
+		}
+		stable, err = rollout(ctx, stableTrack, annotations, args.Rollout, append(slices.Clip(podOpts), pulumi.DependsOn([]pulumi.Resource{routes})), inNamespace)
+		if err != nil {
+			return nil, err
+		}
+	} else if stable, err = workload(ctx, stableTrack, annotations, podOpts, inNamespace); err != nil {
 		return nil, err
 	}
 	workloads := []pulumi.Resource{stable}
@@ -167,8 +177,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	if err := meshResources(ctx, args, policy, child(pulumi.DependsOn(slices.Concat([]pulumi.Resource{ns}, args.Mesh))), workloads); err != nil {
-		return nil, err
+	if args.Rollout == nil {
+		if _, err := meshResources(ctx, args, policy, meshOpts, workloads); err != nil {
+			return nil, err
+		}
 	}
 
 	if args.ManagedPrometheus {

@@ -47,16 +47,26 @@ const (
 	gateErrorLimit = 4
 )
 
-// rollout declares the Rollout, its autoscaler, the two Services and the gate's AnalysisTemplate.
+// engineServices declares the two Services the engine splits the traffic between.
+func engineServices(ctx *pulumi.Context, opts []pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	var out []pulumi.Resource
+	for _, name := range []string{StableService, CanaryService} {
+		svc, err := corev1.NewService(ctx, name, service(name), opts...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, svc)
+	}
+	return out, nil
+}
+
+// rollout declares the Rollout, its autoscaler and the gate's AnalysisTemplate. podOpts must
+// order the Rollout after the routes that name engineServices: the engine refuses a Rollout whose
+// route lacks either Service (InvalidSpec), and it would never become Available.
 func rollout(ctx *pulumi.Context, t track, annotations pulumi.StringMap, r *Rollout, podOpts, opts []pulumi.ResourceOption) (pulumi.Resource, error) {
 	afterEngine := append(slices.Clip(opts), pulumi.DependsOn(r.Engine))
 	if _, err := object.New(ctx, "argoproj.io/v1alpha1", "AnalysisTemplate", GateTemplate, Namespace, gateTemplate(r), afterEngine...); err != nil {
 		return nil, err
-	}
-	for _, name := range []string{StableService, CanaryService} {
-		if _, err := corev1.NewService(ctx, name, service(name), opts...); err != nil {
-			return nil, err
-		}
 	}
 	meta := trackMeta(t)
 	// The up that creates the Rollout, or moves a stack onto it from the Deployment, waits for

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/cryptotracker/ctmd/infra/internal/object"
@@ -14,15 +15,16 @@ const mongoPort = 27017
 // meshResources routes /api from the ingress gateway to the Service's tracks, enforces mTLS,
 // admits only the configured gateway and caller identities, and registers MongoDB as the one
 // external destination (the mesh runs with REGISTRY_ONLY egress by default). The routes change
-// only after workloads (the Deployments) are rolled out and the canary's subset is declared, so
-// traffic never moves to pods that are not ready yet, and away from the canary only once the
-// stable track runs the promoted image.
-func meshResources(ctx *pulumi.Context, args Args, policy map[string]any, opts []pulumi.ResourceOption, workloads []pulumi.Resource) error {
-	routesAfter := slices.Clip(workloads)
+// only after routesAfter: the Deployments, rolled out, so traffic never moves to pods that are not
+// ready yet, and away from the canary only once the stable track runs the promoted image; or the
+// engine's Services, which select every marketdata pod until the engine narrows them. It returns
+// the routes (the VirtualService).
+func meshResources(ctx *pulumi.Context, args Args, policy map[string]any, opts []pulumi.ResourceOption, routesAfter []pulumi.Resource) (pulumi.Resource, error) {
+	routesAfter = slices.Clip(routesAfter)
 	if args.CanaryImage != "" {
 		canary, err := object.New(ctx, "networking.istio.io/v1", "DestinationRule", Name+"-canary", Namespace, destinationRule(canarySubset, canaryVersion), opts...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		routesAfter = append(routesAfter, canary)
 	}
@@ -30,22 +32,38 @@ func meshResources(ctx *pulumi.Context, args Args, policy map[string]any, opts [
 		apiVersion, kind, name string
 		spec                   map[string]any
 		after                  []pulumi.Resource
+		// engineWrites marks what the rollout engine also writes: the routes, whose weights it
+		// sets with updates that make it the owner of spec.http (an atomic list). Server-side apply
+		// then refuses the stack's next change of the routes as a conflict (found by the e2e on the
+		// real controller), unless the provider forces it: the declared routes are the truth at rest,
+		// and during a release the engine sets its weights again at its next sync
+		// (https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/#handle-field-conflicts-on-existing-resources).
+		engineWrites bool
 	}{
-		{"networking.istio.io/v1", "Gateway", GatewayName, gateway(args.TLS), nil},
-		{"networking.istio.io/v1", "VirtualService", RoutesName, virtualService(args.TLS, routing{canary: args.CanaryImage != "", weight: args.CanaryWeight, engine: args.Rollout != nil}), routesAfter},
-		{"networking.istio.io/v1", "DestinationRule", Name, destinationRule(stableSubset, stableVersion), nil},
-		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts), nil},
+		{"networking.istio.io/v1", "Gateway", GatewayName, gateway(args.TLS), nil, false},
+		{"networking.istio.io/v1", "VirtualService", RoutesName, virtualService(args.TLS, routing{canary: args.CanaryImage != "", weight: args.CanaryWeight, engine: args.Rollout != nil}), routesAfter, true},
+		{"networking.istio.io/v1", "DestinationRule", Name, destinationRule(stableSubset, stableVersion), nil, false},
+		{"networking.istio.io/v1", "ServiceEntry", "mongo-ext", mongoServiceEntry(args.MongoHosts), nil, false},
 		{"security.istio.io/v1", "PeerAuthentication", "default", map[string]any{
 			"mtls": map[string]any{"mode": "STRICT"},
-		}, nil},
-		{"security.istio.io/v1", "AuthorizationPolicy", Name, policy, nil},
+		}, nil, false},
+		{"security.istio.io/v1", "AuthorizationPolicy", Name, policy, nil, false},
 	}
+	var routes pulumi.Resource
 	for _, r := range resources {
-		if _, err := object.New(ctx, r.apiVersion, r.kind, r.name, Namespace, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))...); err != nil {
-			return err
+		meta := &metav1.ObjectMetaArgs{Name: pulumi.String(r.name), Namespace: pulumi.String(Namespace)}
+		if r.engineWrites {
+			meta.Annotations = pulumi.StringMap{"pulumi.com/patchForce": pulumi.String("true")}
+		}
+		res, err := object.NewWithMeta(ctx, r.apiVersion, r.kind, r.name, meta, r.spec, append(slices.Clip(opts), pulumi.DependsOn(r.after))...)
+		if err != nil {
+			return nil, err
+		}
+		if r.kind == "VirtualService" {
+			routes = res
 		}
 	}
-	return nil
+	return routes, nil
 }
 
 // authorizationPolicy admits GET and HEAD on the API from the given identities (the gateways and

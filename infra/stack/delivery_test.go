@@ -73,7 +73,13 @@ func TestArgoRolloutsWorkload(t *testing.T) {
 	if got := mockstack.Get(rollout, "metadata.annotations"); !strings.Contains(jsonOf(t, got), `"pulumi.com/waitFor":"condition=Available"`) {
 		t.Errorf("the Rollout's annotations %v: the up that creates it must wait for its pods", got)
 	}
-	assertDependsOn(t, ro, "kubernetes:core/v1:Secret::ctmd-config", "kubernetes:apps/v1:Deployment::argo-rollouts")
+	// The engine refuses a Rollout whose route names neither of its Services (InvalidSpec, found by
+	// the e2e on the real controller): the routes go first, after the Services, and never wait for
+	// the Rollout, which would wait for them forever.
+	assertDependsOn(t, ro, "kubernetes:core/v1:Secret::ctmd-config", "kubernetes:apps/v1:Deployment::argo-rollouts", vsRef+"::"+app.RoutesName)
+	routes := s.Find(t, vsRef, app.RoutesName)
+	assertDependsOn(t, routes, "kubernetes:core/v1:Service::"+app.StableService, "kubernetes:core/v1:Service::"+app.CanaryService)
+	assertNotDependsOn(t, routes, rolloutRef)
 
 	hpa := mockstack.Plain(s.Find(t, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", app.Name).Inputs)
 	mockstack.AssertJSON(t, "the autoscaler's target", mockstack.Get(hpa, "spec.scaleTargetRef"), `{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "marketdata"}`)
