@@ -109,18 +109,27 @@ cluster-down: ## stop the local control plane started by cluster-up
 # ~/.cache/ctmd/tools and cost seconds. They run one after the other (offline-checks) beside the
 # suite, which holds the other job slot from the start: listed as three goals under --jobs=2, make
 # gave rules the slot and the suite waited 6.5 min (cold .ci/run, measured). --output-sync keeps
-# each one's output in one piece.
-e2e: tools ## make meshsim then make rules, beside the real Pulumi engine against private local clusters (make e2e-suite)
+# each one's output in one piece. Then meshsim's TestEngineSteps runs on the steps of the Argo
+# Rollouts release the suite recorded (it renders again: seconds, warm).
+e2e: tools ## make meshsim then make rules, beside the real Pulumi engine against private local clusters (make e2e-suite); then Istio's translation of the engine's recorded steps
 	$(MAKE) --no-print-directory --jobs=2 --output-sync=target e2e-suite offline-checks
+	CTMD_MESH_ENGINE_STEPS='$(ENGINE_STEPS_DIR)' hack/meshsim.sh -test.run '^TestEngineSteps$$'
 
 .PHONY: offline-checks
 offline-checks: ## make meshsim, then make rules: Istio's and Prometheus's own engines on what the program renders
 	$(MAKE) --no-print-directory meshsim
 	$(MAKE) --no-print-directory rules
 
+# Where the suite records the live VirtualService and the Rollout's weights at each step of its
+# release (test/e2e/meshsteps_test.go), emptied first so that only this run's steps are checked.
+# Only the suite's recipe sets CTMD_MESH_ENGINE_STEPS: the meshsim beside it must not read the
+# steps while they are written.
+ENGINE_STEPS_DIR := $(CURDIR)/bin/e2e-engine-steps
+
 .PHONY: e2e-suite
 e2e-suite: tools ## only the real-engine suite of make e2e, without make meshsim
-	hack/e2e.sh $(E2E_FLAGS)
+	rm -rf '$(ENGINE_STEPS_DIR)' && mkdir -p '$(ENGINE_STEPS_DIR)'
+	CTMD_MESH_ENGINE_STEPS='$(ENGINE_STEPS_DIR)' hack/e2e.sh $(E2E_FLAGS)
 
 ## ---- Prometheus's own checks of the alerts ----
 

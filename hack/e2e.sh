@@ -15,7 +15,7 @@ done
 # (installing Istio, migrating it, draining nodes, killing engines), which run side by side
 # (test/e2e/cluster_test.go). They mostly wait on the engine and the API server, so four lanes on
 # two cores finish in about the time one took before those tests existed.
-EXTRA_CLUSTERS=(istio migrate ops)
+EXTRA_CLUSTERS=(istio migrate ops delivery)
 export CTMD_CLUSTER_DIR
 CTMD_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e.XXXXXX")
 declare -A extra_dirs
@@ -58,10 +58,10 @@ for name in "${EXTRA_CLUSTERS[@]}"; do
 	# shellcheck source=/dev/null
 	CTMD_E2E_CLUSTERS+="$name=$(source "${extra_dirs[$name]}/env" && echo "$KUBECONFIG") "
 done
-# KUBECONFIG and CTMD_CHART_REPO of the main cluster
+# KUBECONFIG, CTMD_CHART_REPO and CTMD_ARGO_ROLLOUTS_MANIFEST of the main cluster
 # shellcheck source=/dev/null
 source "$CTMD_CLUSTER_DIR/env"
-export KUBECONFIG CTMD_CHART_REPO CTMD_E2E_CLUSTERS
+export KUBECONFIG CTMD_CHART_REPO CTMD_ARGO_ROLLOUTS_MANIFEST CTMD_E2E_CLUSTERS
 CTMD_ISTIO_MODULE_DIR=$(istio_module_dir) || die "could not download istio.io/istio@$ISTIO_CHARTS_MODULE_VERSION"
 export CTMD_ISTIO_MODULE_DIR ISTIO_CHARTS_MODULE_VERSION ISTIO_VERSION
 log "clusters ready in $(fmt_secs $((SECONDS - start)))"

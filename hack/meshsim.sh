@@ -3,6 +3,8 @@
 # TestRenderMeshResources), then runs them through Istio's own config-to-Envoy translation and
 # traffic simulation. The test binary links most of istiod, so it is built once per Istio snapshot
 # and test sources into $CTMD_TOOLS_DIR/meshsim-<snapshot>/ and reused while neither changes.
+# TestEngineSteps also needs CTMD_MESH_ENGINE_STEPS, the steps of a live release make e2e recorded;
+# without it, it is skipped.
 #
 #   hack/meshsim.sh [go test flags, e.g. -test.run TestGateway -test.v]
 set -euo pipefail

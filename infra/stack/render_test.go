@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +39,9 @@ var meshScenarios = map[string]map[string]string{
 		"ctmd:domain": domain, "ctmd:dnsZone": "example-com", "ctmd:acmeEmail": "ops@example.com",
 		"ctmd:canaryImage": gkeCanaryImage, "ctmd:canaryWeight": "20",
 	},
+	// Releases handed to Argo Rollouts: the header route and the api route between the engine's
+	// two Services, at rest. Its manifest URL is the loopback fixture TestRenderMeshResources serves.
+	"delivery": {"ctmd:delivery": "argo-rollouts"},
 }
 
 // rendered is one scenario as files: the Istio resources the program declares, the Kubernetes
@@ -69,7 +75,13 @@ func TestRenderMeshResources(t *testing.T) {
 	if out == "" {
 		out = t.TempDir()
 	}
+	manifest := httptest.NewServer(http.FileServer(http.Dir("../delivery/testdata")))
+	t.Cleanup(manifest.Close)
 	for name, values := range meshScenarios {
+		if values["ctmd:delivery"] != "" {
+			values = maps.Clone(values)
+			values["ctmd:argoRolloutsManifestUrl"] = manifest.URL + "/install.yaml"
+		}
 		t.Run(name, func(t *testing.T) {
 			r := render(t, mustDeploy(t, gkeConfig(values)).Stack)
 			if callers, ok := values["ctmd:callerPrincipals"]; ok {
@@ -108,7 +120,7 @@ func TestRenderMeshResources(t *testing.T) {
 
 // render picks the mesh's share out of a mock run: Istio custom resources and the app's Services
 // as declared, the mesh config from the istiod release, the gateway's pod labels from the gateway
-// release, and each Deployment's pod labels.
+// release, and the pod labels of each Deployment and of the engine's Rollout.
 func render(t *testing.T, s *mockstack.Stack) rendered {
 	t.Helper()
 	var r rendered
@@ -123,7 +135,7 @@ func render(t *testing.T, s *mockstack.Stack) rendered {
 			r.istio = append(r.istio, in)
 		case res.Type == "kubernetes:core/v1:Service":
 			r.kube = append(r.kube, in)
-		case res.Type == "kubernetes:apps/v1:Deployment":
+		case res.Type == "kubernetes:apps/v1:Deployment" || res.Type == rolloutRef:
 			r.proxies.Workloads = append(r.proxies.Workloads, workload{
 				Name:      mockstack.Get(in, "metadata.name").(string),
 				Namespace: mockstack.Get(in, "metadata.namespace").(string),

@@ -30,7 +30,9 @@ var (
 	istioCluster   = &localCluster{name: "istio"}
 	migrateCluster = &localCluster{name: "migrate"}
 	opsCluster     = &localCluster{name: "ops"}
-	clusterNames   = []string{istioCluster.name, migrateCluster.name, opsCluster.name}
+	// deliveryCluster runs the progressive-delivery test, with its controller and Prometheus.
+	deliveryCluster = &localCluster{name: "delivery"}
+	clusterNames    = []string{istioCluster.name, migrateCluster.name, opsCluster.name, deliveryCluster.name}
 )
 
 // hold runs the test in parallel with the tests of other clusters and gives it this one alone

@@ -131,6 +131,12 @@ const rotatedPassword = "e2eR0tat3dPa55w0rdY7"
 // by the stack, so the gateway's identity is configured, plus extra.
 func newExistingStack(t *testing.T, name string, extra auto.ConfigMap) *testStack {
 	t.Helper()
+	return mainCluster.newExistingStack(t, name, extra)
+}
+
+// newExistingStack is newExistingStack on this cluster.
+func (c *localCluster) newExistingStack(t *testing.T, name string, extra auto.ConfigMap) *testStack {
+	t.Helper()
 	cfg := auto.ConfigMap{
 		"ctmd:target":                {Value: "existing"},
 		"ctmd:installIstio":          {Value: "false"},
@@ -140,7 +146,7 @@ func newExistingStack(t *testing.T, name string, extra auto.ConfigMap) *testStac
 	for k, v := range extra {
 		cfg[k] = v
 	}
-	s := newStack(t, name, cfg)
+	s := c.newStack(t, name, cfg)
 	// A list: set by path, as the engine type-checks it against Pulumi.yaml.
 	if err := s.SetConfigWithOptions(t.Context(), "ctmd:ingressPrincipals[0]", auto.ConfigValue{Value: gatewayPrincipal}, &auto.ConfigOptions{Path: true}); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@
 //	CTMD_ISTIO_MODULE_DIR        the istio.io/istio module those charts come from
 //	ISTIO_CHARTS_MODULE_VERSION  that module's version, ISTIO_VERSION the one the charts are labelled
 //	ISTIO_E2E_NEXT_VERSION       a second label of the same charts, for the upgrade tests
+//	CTMD_ARGO_ROLLOUTS_MANIFEST  Argo Rollouts' install manifest, served by the local cluster
 package e2e
 
 import (
@@ -34,6 +35,7 @@ var env struct {
 	clusters map[string]string
 	// Istio's charts: where they are served, where they come from, the labels they are served as.
 	chartRepo, istioModuleDir, chartsModuleVersion, istioVersion, istioNextVersion string
+	argoRolloutsManifest                                                           string
 }
 
 func TestMain(m *testing.M) {
@@ -71,6 +73,7 @@ func setup() error {
 	env.chartsModuleVersion = get("ISTIO_CHARTS_MODULE_VERSION")
 	env.istioVersion = get("ISTIO_VERSION")
 	env.istioNextVersion = get("ISTIO_E2E_NEXT_VERSION")
+	env.argoRolloutsManifest = get("CTMD_ARGO_ROLLOUTS_MANIFEST")
 	if len(missing) > 0 {
 		return fmt.Errorf("missing environment: %s", strings.Join(missing, ", "))
 	}

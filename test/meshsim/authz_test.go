@@ -139,7 +139,7 @@ func (s scenario) principal(namespace, serviceAccount string) string {
 // appPort is the port marketdata's pods listen on: the target of the Service's http port.
 func (s scenario) appPort(t *testing.T) uint32 {
 	t.Helper()
-	for _, port := range s.marketdataService(t)["spec"].(map[string]any)["ports"].([]any) {
+	for _, port := range s.mustService(t, marketdata)["spec"].(map[string]any)["ports"].([]any) {
 		port := port.(map[string]any)
 		if n, ok := port["targetPort"].(float64); ok && port["name"] == "http" {
 			return uint32(n)

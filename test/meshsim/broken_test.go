@@ -29,9 +29,14 @@ func TestBrokenResourcesFail(t *testing.T) {
 		breakIt: func(t *testing.T, s scenario) { destination(t, s)["host"] = "marketdata-v2" },
 		check:   checkGateway, mention: "which the gateway does not have",
 	}, {
-		name:    "VirtualService subset no DestinationRule declares",
-		breakIt: func(t *testing.T, s scenario) { destination(t, s)["subset"] = "no-such-subset" },
-		check:   checkGateway, mention: "outbound|80|no-such-subset|marketdata.ctmd.svc.cluster.local, which the gateway does not have",
+		// On marketdata's host, the one a DestinationRule splits into subsets: the first route of a
+		// scenario with the rollout engine names the engine's canary Service instead.
+		name: "VirtualService subset no DestinationRule declares",
+		breakIt: func(t *testing.T, s scenario) {
+			d := destination(t, s)
+			d["host"], d["subset"] = marketdata, "no-such-subset"
+		},
+		check: checkGateway, mention: "outbound|80|no-such-subset|marketdata.ctmd.svc.cluster.local, which the gateway does not have",
 	}, {
 		name: "ServiceEntry on a port the driver does not dial",
 		breakIt: func(t *testing.T, s scenario) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	networking "istio.io/api/networking/v1alpha3"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xdstest"
@@ -19,6 +20,11 @@ const (
 	// stableSubset is where requests without the canary header go once a DestinationRule splits
 	// marketdata into subsets.
 	stableSubset = "stable"
+	// The rollout engine's two Services (infra/app/rollout.go): its api route splits between them
+	// and its header route goes to the canary's, so with the engine, marketdata's own Service is
+	// only the in-mesh callers'.
+	stableService = marketdata + "-stable"
+	canaryService = marketdata + "-canary"
 )
 
 var (
@@ -42,24 +48,17 @@ func checkGateway(t *testing.T, s scenario) problems {
 	sim := s.simulate(t, s.gatewayProxy())
 	clusters := xdstest.ExtractClusters(sim.Clusters)
 	routeConfigs := xdstest.ExtractRouteConfigurations(sim.Routes)
-	want := s.marketdataCluster(t)
+	want := s.plainClusters(t)
 	call := s.gatewayEntry(t).call
 
 	for _, path := range apiPaths {
-		res := sim.Run(call(path))
-		if res.Error != nil {
-			p.add("GET %s at the gateway: %v (listener %q)", path, res.Error, res.ListenerMatched)
+		r, err := plainRoute(sim, routeConfigs, call(path))
+		if err != nil {
+			p.add("%v", err)
 			continue
 		}
-		// The simulation matches paths only; pick the route a request without headers takes.
-		vh := virtualHost(routeConfigs[res.RouteConfigMatched], res.VirtualHostMatched)
-		r := firstRoute(vh, path, http.Header{})
-		if r == nil {
-			p.add("GET %s at the gateway: no route for a request without headers in %s", path, res.VirtualHostMatched)
-			continue
-		}
-		if got := routeClusters(r); !slices.Contains(got, want) {
-			p.add("GET %s at the gateway goes to %v, want %s among them", path, got, want)
+		if got := routeClusters(r); !reachesAny(got, want) {
+			p.add("GET %s at the gateway goes to %v, want %s among them", path, got, strings.Join(want, " or "))
 		}
 	}
 	for _, path := range privatePaths {
@@ -81,8 +80,8 @@ func checkGateway(t *testing.T, s scenario) problems {
 			// A case-insensitive route must let an upper-case API path through to marketdata.
 			if cs := r.GetMatch().GetCaseSensitive(); cs != nil && !cs.GetValue() && len(r.GetMatch().GetHeaders()) == 0 {
 				upper := strings.ToUpper(apiPaths[0])
-				if got := firstRoute(vh, upper, http.Header{}); got == nil || !slices.Contains(routeClusters(got), want) {
-					p.add("GET %s at the gateway does not reach %s though route %d ignores case", upper, want, i+1)
+				if got := firstRoute(vh, upper, http.Header{}); got == nil || !reachesAny(routeClusters(got), want) {
+					p.add("GET %s at the gateway does not reach %s though route %d ignores case", upper, strings.Join(want, " or "), i+1)
 				}
 			}
 			for _, c := range routeClusters(r) {
@@ -95,20 +94,50 @@ func checkGateway(t *testing.T, s scenario) problems {
 	return p
 }
 
-// marketdataCluster is the Envoy cluster of the marketdata Service's http port, in its stable
-// subset when a DestinationRule declares one.
-func (s scenario) marketdataCluster(t *testing.T) string {
+// plainRoute is the gateway route a GET without headers takes. The simulation matches paths
+// only, so the route is picked among those of the virtual host it matched.
+func plainRoute(sim *simulation.Simulation, routeConfigs map[string]*route.RouteConfiguration, call simulation.Call) (*route.Route, error) {
+	res := sim.Run(call)
+	if res.Error != nil {
+		return nil, fmt.Errorf("GET %s at the gateway: %w (listener %q)", call.Path, res.Error, res.ListenerMatched)
+	}
+	vh := virtualHost(routeConfigs[res.RouteConfigMatched], res.VirtualHostMatched)
+	r := firstRoute(vh, call.Path, http.Header{})
+	if r == nil {
+		return nil, fmt.Errorf("GET %s at the gateway: no route for a request without headers in %s", call.Path, res.VirtualHostMatched)
+	}
+	return r, nil
+}
+
+// plainClusters are the Envoy clusters where requests without the canary header belong, and the
+// gateway must send them to one at least: with the rollout engine, its stable and canary Services,
+// as the weights of the step decide (before promoting, the engine may give the canary all of it);
+// else marketdata's, in its stable subset when a DestinationRule declares one.
+func (s scenario) plainClusters(t *testing.T) []string {
 	t.Helper()
-	svc := s.marketdataService(t)
-	ns := svc["metadata"].(map[string]any)["namespace"].(string)
+	if s.service(stableService) != nil {
+		return []string{s.serviceCluster(t, stableService, ""), s.serviceCluster(t, canaryService, "")}
+	}
+	return []string{s.serviceCluster(t, marketdata, stableSubset)}
+}
+
+func reachesAny(clusters, want []string) bool {
+	return slices.ContainsFunc(clusters, func(c string) bool { return slices.Contains(want, c) })
+}
+
+// serviceCluster is the Envoy cluster of a rendered Service's http port, in subset if a
+// DestinationRule of that host declares it.
+func (s scenario) serviceCluster(t *testing.T, name, subset string) string {
+	t.Helper()
+	svc := s.mustService(t, name)
 	var port any
 	for _, p := range svc["spec"].(map[string]any)["ports"].([]any) {
 		if p.(map[string]any)["name"] == "http" {
 			port = p.(map[string]any)["port"]
 		}
 	}
-	fqdn := fmt.Sprintf("%s.%s.svc.%s", marketdata, ns, clusterDomain)
-	subset := ""
+	fqdn := qualify(name, svc["metadata"].(map[string]any)["namespace"].(string))
+	declared := ""
 	for _, cfg := range s.configs(t) {
 		if cfg.GroupVersionKind != gvk.DestinationRule {
 			continue
@@ -118,23 +147,30 @@ func (s scenario) marketdataCluster(t *testing.T) string {
 			continue
 		}
 		for _, ss := range dr.GetSubsets() {
-			if ss.GetName() == stableSubset {
-				subset = stableSubset
+			if ss.GetName() == subset {
+				declared = subset
 			}
 		}
 	}
-	return fmt.Sprintf("outbound|%v|%s|%s", port, subset, fqdn)
+	return fmt.Sprintf("outbound|%v|%s|%s", port, declared, fqdn)
 }
 
-// marketdataService is the rendered marketdata Service.
-func (s scenario) marketdataService(t *testing.T) map[string]any {
+func (s scenario) mustService(t *testing.T, name string) map[string]any {
 	t.Helper()
+	svc := s.service(name)
+	if svc == nil {
+		t.Fatalf("scenario %s renders no %s Service", s.name, name)
+	}
+	return svc
+}
+
+// service is the rendered Service of that name, nil if there is none.
+func (s scenario) service(name string) map[string]any {
 	for _, doc := range s.kube {
-		if doc["kind"] == "Service" && doc["metadata"].(map[string]any)["name"] == marketdata {
+		if doc["kind"] == "Service" && doc["metadata"].(map[string]any)["name"] == name {
 			return doc
 		}
 	}
-	t.Fatalf("scenario %s renders no %s Service", s.name, marketdata)
 	return nil
 }
 
