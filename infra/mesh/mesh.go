@@ -69,6 +69,8 @@ type Mesh struct {
 	pulumi.ResourceState
 	// Revision is the control plane workloads use: the canary's while there is one.
 	Revision string
+	// Revisions are the control planes this run keeps (RevisionGuard).
+	Revisions []string
 	// ControlPlane is that revision's istiod chart, what workloads wait for: once it runs, new
 	// pods get its sidecars.
 	ControlPlane pulumi.Resource
@@ -164,6 +166,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	for _, version := range slices.Compact([]string{args.Version, active}) {
+		m.Revisions = append(m.Revisions, Revision(version))
 		istiod, err := release("istiod-"+Revision(version), "istiod", version, system, merged(pulumi.Map{
 			"revision": pulumi.String(Revision(version)),
 			// Explicit, not the chart's default: the proxy image this control plane injects is

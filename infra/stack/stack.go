@@ -98,6 +98,8 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	var gateway pulumi.Resource
 	ingressIP := pulumi.String("").ToStringOutput()
 	istioVersion, istioRevision := "", ""
+	// The control planes kept, which the app's pods must leave before one goes.
+	var istioRevisions []string
 	if cfg.InstallIstio {
 		m, err := mesh.New(ctx, "istio", mesh.Args{
 			Provider:              target.Provider,
@@ -119,7 +121,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		if reservedIngressIP != nil {
 			ingressIP = reservedIngressIP.ToStringOutput()
 		}
-		istioVersion, istioRevision = cfg.IstioVersion, m.Revision
+		istioVersion, istioRevision, istioRevisions = cfg.IstioVersion, m.Revision, m.Revisions
 	}
 
 	var tls app.TLS
@@ -170,6 +172,19 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+
+	if cfg.InstallIstio {
+		if _, err := mesh.NewRevisionGuard(ctx, "istio", mesh.GuardArgs{
+			Provider:   target.Provider,
+			Kubeconfig: target.Kubeconfig,
+			Revisions:  istioRevisions,
+			Namespace:  app.Namespace,
+			Annotation: app.RevisionAnnotation,
+			After:      []pulumi.Resource{a},
+		}); err != nil {
+			return nil, err
+		}
 	}
 
 	al, err := alerts.New(ctx, "alerts", alerts.Args{

@@ -281,6 +281,11 @@ func TestIstioCanaryUpgrade(t *testing.T) {
 			t.Errorf("output %s = %v, want %q", key, got, want)
 		}
 	}
+	// The revisions kept, whose record's hook lets one go only once the app's pods have left it:
+	// after the app is updated, never before (e2e TestIstioUpgradeUnderTheEngine runs the hook).
+	guard := s.Find(t, "kubernetes:core/v1:ConfigMap", "istio-revisions")
+	mockstack.AssertJSON(t, "the revisions record", mockstack.Get(mockstack.Plain(guard.Inputs), "metadata.annotations"), `{"`+mesh.RevisionsAnnotation+`": "1-29-2 1-30-1"}`)
+	assertDependsOn(t, guard, "kubernetes:apps/v1:Deployment::marketdata")
 }
 
 // A mirror is used as the Helm repository of all three charts; an OCI registry path becomes each

@@ -30,9 +30,11 @@ var (
 	istioCluster   = &localCluster{name: "istio"}
 	migrateCluster = &localCluster{name: "migrate"}
 	opsCluster     = &localCluster{name: "ops"}
-	// deliveryCluster runs the progressive-delivery test, with its controller and Prometheus.
+	// deliveryCluster runs the progressive-delivery test, with its controller and Prometheus;
+	// rolloutsCluster the Istio upgrade under that engine, which also installs Istio.
 	deliveryCluster = &localCluster{name: "delivery"}
-	clusterNames    = []string{istioCluster.name, migrateCluster.name, opsCluster.name, deliveryCluster.name}
+	rolloutsCluster = &localCluster{name: "rollouts"}
+	clusterNames    = []string{istioCluster.name, migrateCluster.name, opsCluster.name, deliveryCluster.name, rolloutsCluster.name}
 )
 
 // hold runs the test in parallel with the tests of other clusters and gives it this one alone
