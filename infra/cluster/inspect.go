@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -78,6 +79,24 @@ func ExistingDeployments(ctx context.Context, cfg *config.Config, selector strin
 		found = append(found, d)
 	}
 	return found, nil
+}
+
+// DynamicClient is a client of the cluster a hook acts on: kubeconfig as the provider was given it
+// (its contents, or "" for the ambient kubeconfig).
+func DynamicClient(kubeconfig string) (*dynamic.DynamicClient, error) {
+	var contents []byte
+	if kubeconfig != "" {
+		contents = []byte(kubeconfig)
+	}
+	restConfig, err := RESTConfig(contents)
+	if err != nil {
+		return nil, err
+	}
+	client, err := dynamic.NewForConfig(restConfig)
+	if err != nil {
+		return nil, fmt.Errorf("a client for the cluster: %w", err)
+	}
+	return client, nil
 }
 
 // RESTConfig is the client configuration of the cluster the provider deploys into: kubeconfig's

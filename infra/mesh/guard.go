@@ -129,17 +129,9 @@ func dropped(old, new []string) []string {
 // waitPodsLeave waits until no running pod of the namespace names one of revisions, or fails
 // after guardWait saying which are left and what to do.
 func waitPodsLeave(ctx context.Context, kubeconfig, namespace, annotation string, revisions []string) error {
-	var contents []byte
-	if kubeconfig != "" {
-		contents = []byte(kubeconfig)
-	}
-	restConfig, err := cluster.RESTConfig(contents)
+	client, err := cluster.DynamicClient(kubeconfig)
 	if err != nil {
 		return err
-	}
-	client, err := dynamic.NewForConfig(restConfig)
-	if err != nil {
-		return fmt.Errorf("a client for the cluster: %w", err)
 	}
 	deadline := time.Now().Add(guardWait)
 	for {

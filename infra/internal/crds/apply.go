@@ -31,17 +31,9 @@ func apply(ctx context.Context, kubeconfig string, crds []map[string]any) error 
 	if len(crds) == 0 {
 		return errors.New("no CustomResourceDefinition was rendered for this update")
 	}
-	var contents []byte
-	if kubeconfig != "" {
-		contents = []byte(kubeconfig)
-	}
-	restConfig, err := cluster.RESTConfig(contents)
+	client, err := cluster.DynamicClient(kubeconfig)
 	if err != nil {
 		return err
-	}
-	client, err := dynamic.NewForConfig(restConfig)
-	if err != nil {
-		return fmt.Errorf("a client for the cluster: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, establishTimeout)
 	defer cancel()
