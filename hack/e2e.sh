@@ -13,9 +13,9 @@ done
 # Clusters of its own, so a cluster started with make cluster-up is neither reused nor stopped: the
 # main one, and one per name in EXTRA_CLUSTERS for the tests that hold a cluster for minutes
 # (installing Istio, migrating it, draining nodes, killing engines), which run side by side
-# (test/e2e/cluster_test.go). They mostly wait on the engine and the API server, so six lanes on
+# (test/e2e/cluster_test.go). They mostly wait on the engine and the API server, so seven lanes on
 # two cores finish in about the time one took before those tests existed.
-EXTRA_CLUSTERS=(istio migrate ops delivery rollouts)
+EXTRA_CLUSTERS=(istio migrate ops delivery gate rollouts)
 export CTMD_CLUSTER_DIR
 CTMD_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ctmd-e2e.XXXXXX")
 declare -A extra_dirs
@@ -75,7 +75,7 @@ cd "$CTMD_ROOT"
 status=0
 # -parallel: one slot per cluster, one for the preview-only test, and spares, since a test waiting
 # for its cluster holds a slot too. -vet=off: make lint vets the suite (see lint-go in the Makefile).
-go test -tags e2e -vet=off -count=1 -timeout 30m -parallel 10 -v ./test/e2e/ "$@" 2>&1 | tee "$CTMD_CLUSTER_DIR/e2e.log" ||
+go test -tags e2e -vet=off -count=1 -timeout 30m -parallel 11 -v ./test/e2e/ "$@" 2>&1 | tee "$CTMD_CLUSTER_DIR/e2e.log" ||
 	status=$?
 log "e2e tests finished in $(fmt_secs $((SECONDS - start))) (exit $status)"
 if ((status)); then

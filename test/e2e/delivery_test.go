@@ -125,10 +125,10 @@ func TestProgressiveDelivery(t *testing.T) {
 
 // TestUnjudgedReleasesNeverPromote: a stack created with the engine; releases the gate cannot
 // judge (too little traffic, no data, Prometheus unreachable) are held or aborted, never
-// promoted, and the runbook ends each. On the main cluster, beside the delivery one.
+// promoted, and the runbook ends each.
 func TestUnjudgedReleasesNeverPromote(t *testing.T) {
-	mainCluster.hold(t)
-	rig := startDeliveryRig(t, mainCluster)
+	gateCluster.hold(t)
+	rig := startDeliveryRig(t, gateCluster)
 	k := rig.k
 	cfg := rig.engineConfig()
 	cfg["ctmd:image"] = goodImage
