@@ -97,33 +97,14 @@ func readEngineStep(ctx context.Context, k clients) (vs map[string]any, routed, 
 	if err != nil {
 		return nil, routed, reported, err
 	}
-	routes, _, _ := unstructured.NestedSlice(obj.Object, "spec", "http")
-	found := false
-	for _, r := range routes {
-		r, _ := r.(map[string]any)
-		if r["name"] != "api" {
-			continue
-		}
-		found = true
-		dests, _, _ := unstructured.NestedSlice(r, "route")
-		for _, d := range dests {
-			d, _ := d.(map[string]any)
-			host, _, _ := unstructured.NestedString(d, "destination", "host")
-			weight, _, _ := unstructured.NestedInt64(d, "weight")
-			switch host {
-			case app.StableService:
-				routed.Stable = int(weight)
-			case app.CanaryService:
-				routed.Canary = int(weight)
-			}
-		}
+	weights, err := routeWeightsOf(obj.Object)
+	if err != nil {
+		return nil, routed, reported, err
 	}
+	routed = engineWeights{Stable: weights[app.StableService], Canary: weights[app.CanaryService]}
 	stable, okStable, _ := unstructured.NestedInt64(ro.Object, "status", "canary", "weights", "stable", "weight")
 	canary, okCanary, _ := unstructured.NestedInt64(ro.Object, "status", "canary", "weights", "canary", "weight")
-	switch {
-	case !found:
-		err = fmt.Errorf("VirtualService %s has no api route", app.RoutesName)
-	case !okStable || !okCanary:
+	if !okStable || !okCanary {
 		err = fmt.Errorf("the Rollout %s reports no weights (status.canary.weights)", app.Name)
 	}
 	return obj.Object, routed, engineWeights{int(stable), int(canary)}, err

@@ -114,31 +114,34 @@ func (g *gatewayTraffic) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// apiRouteWeights are the weights by destination host of the VirtualService's api route.
+// apiRouteWeights are the weights by destination host of the live VirtualService's api route.
 func apiRouteWeights(ctx context.Context, k clients) (map[string]int, error) {
 	vs, err := k.dyn.Resource(virtualServiceGVR).Namespace(namespace).Get(ctx, app.RoutesName, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	var spec struct {
-		HTTP []struct {
-			Name  string `json:"name"`
-			Route []struct {
-				Destination struct {
-					Host string `json:"host"`
-				} `json:"destination"`
-				Weight int `json:"weight"`
-			} `json:"route"`
-		} `json:"http"`
+	return routeWeightsOf(vs.Object)
+}
+
+// routeWeightsOf reads the api route's weights by destination host from a VirtualService.
+func routeWeightsOf(vs map[string]any) (map[string]int, error) {
+	var obj struct {
+		Spec struct {
+			HTTP []struct {
+				Name  string `json:"name"`
+				Route []struct {
+					Destination struct {
+						Host string `json:"host"`
+					} `json:"destination"`
+					Weight int `json:"weight"`
+				} `json:"route"`
+			} `json:"http"`
+		} `json:"spec"`
 	}
-	raw, err := json.Marshal(vs.Object["spec"])
-	if err != nil {
+	if err := fromUnstructured(vs, &obj); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return nil, err
-	}
-	for _, r := range spec.HTTP {
+	for _, r := range obj.Spec.HTTP {
 		if r.Name != "api" {
 			continue
 		}
