@@ -84,11 +84,7 @@ func ExistingDeployments(ctx context.Context, cfg *config.Config, selector strin
 // DynamicClient is a client of the cluster a hook acts on: kubeconfig as the provider was given it
 // (its contents, or "" for the ambient kubeconfig).
 func DynamicClient(kubeconfig string) (*dynamic.DynamicClient, error) {
-	var contents []byte
-	if kubeconfig != "" {
-		contents = []byte(kubeconfig)
-	}
-	restConfig, err := RESTConfig(contents)
+	restConfig, err := HookConfig(kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +93,17 @@ func DynamicClient(kubeconfig string) (*dynamic.DynamicClient, error) {
 		return nil, fmt.Errorf("a client for the cluster: %w", err)
 	}
 	return client, nil
+}
+
+// HookConfig is the client configuration of the cluster a hook acts on, for clients other than
+// DynamicClient: kubeconfig as the provider was given it (its contents, or "" for the ambient
+// kubeconfig).
+func HookConfig(kubeconfig string) (*rest.Config, error) {
+	var contents []byte
+	if kubeconfig != "" {
+		contents = []byte(kubeconfig)
+	}
+	return RESTConfig(contents)
 }
 
 // RESTConfig is the client configuration of the cluster the provider deploys into: kubeconfig's

@@ -26,14 +26,19 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 // apply applies each CRD with server-side apply, forced: the fields another manager holds are
 // taken over (a Helm release's, or the kubernetes provider's in a stack that held the CRDs as
 // resources), and the chart's value wins, as it did with `helm upgrade`. It then waits until each
-// is established, so the resources of its kind that depend on the record can be created.
+// is established, so the resources of its kind that depend on the record can be created, and has
+// the API server build its OpenAPI document with them (warmOpenAPI).
 func apply(ctx context.Context, kubeconfig string, crds []map[string]any) error {
 	if len(crds) == 0 {
 		return errors.New("no CustomResourceDefinition was rendered for this update")
 	}
-	client, err := cluster.DynamicClient(kubeconfig)
+	config, err := cluster.HookConfig(kubeconfig)
 	if err != nil {
 		return err
+	}
+	client, err := dynamic.NewForConfig(config)
+	if err != nil {
+		return fmt.Errorf("a client for the cluster: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, establishTimeout)
 	defer cancel()
@@ -49,6 +54,7 @@ func apply(ctx context.Context, kubeconfig string, crds []map[string]any) error 
 			return err
 		}
 	}
+	warmOpenAPI(ctx, config, crds)
 	return nil
 }
 
