@@ -30,8 +30,13 @@ const (
 	badImage       = allowedRepository + "/marketdata:e2e-bad@sha256:" + digestC
 	unjudgedDigest = digestD
 	// deliveryStep is the shortest step ctmd:deliveryStepDuration takes: the rig's Prometheus
-	// scrapes every second.
+	// scrapes every second. Enough for the releases the gate holds at their first step.
 	deliveryStep = 10 * time.Second
+	// watchedStep is the step of the releases a test must catch at their first step: the
+	// release's up returns once the Rollout is Available again (its waitFor), 15 to 25 s after the
+	// change on a loaded machine, and with 10 s steps the engine had once promoted the release
+	// before the test looked.
+	watchedStep = 40 * time.Second
 	// gatewayRate is requests per second through the gateway: at the first step (10 %) the
 	// canary answers 20 a second, well above the gate's minimum over a 10 s step.
 	gatewayRate = 200
@@ -52,7 +57,7 @@ func TestProgressiveDelivery(t *testing.T) {
 	waitRollout(t, k, app.Name, image, replicas)
 
 	if !t.Run("manual to argo-rollouts", func(t *testing.T) {
-		r.set(t, rig.engineConfig())
+		r.set(t, rig.engineConfig(watchedStep))
 		res := mustUp(t, r.s, r.out)
 		waitRolloutState(t, k, "the Rollout serves "+image, healthyOn(k, image))
 		eventually(t, time.Minute, "the Deployment gone", func(ctx context.Context) (bool, string) {
@@ -130,7 +135,7 @@ func TestUnjudgedReleasesNeverPromote(t *testing.T) {
 	gateCluster.hold(t)
 	rig := startDeliveryRig(t, gateCluster)
 	k := rig.k
-	cfg := rig.engineConfig()
+	cfg := rig.engineConfig(deliveryStep)
 	cfg["ctmd:image"] = goodImage
 	r := rig.newStack(t, "e2e-unjudged", cfg)
 	res := mustUp(t, r.s, r.out)
@@ -184,7 +189,7 @@ func TestUnjudgedReleasesNeverPromote(t *testing.T) {
 	}
 
 	t.Run("an unreachable Prometheus", func(t *testing.T) {
-		r.set(t, map[string]string{"ctmd:image": releaseImage("e2e-unreachable")})
+		r.set(t, map[string]string{"ctmd:image": releaseImage("e2e-unreachable"), "ctmd:deliveryStepDuration": watchedStep.String()})
 		mustUp(t, r.s, r.out)
 		waitRolloutState(t, k, "the canary at the first step", atWeight(config.DefaultSteps[0]))
 		rig.prom.stop()
@@ -219,11 +224,12 @@ func startDeliveryRig(t *testing.T, c *localCluster) *deliveryRig {
 	return rig
 }
 
-// engineConfig hands the stack's releases to the rig's engine, judged on its Prometheus.
-func (rig *deliveryRig) engineConfig() map[string]string {
+// engineConfig hands the stack's releases to the rig's engine, judged on its Prometheus, in steps
+// that each last step.
+func (rig *deliveryRig) engineConfig(step time.Duration) map[string]string {
 	return map[string]string{
 		"ctmd:delivery":                config.DeliveryArgoRollouts,
-		"ctmd:deliveryStepDuration":    deliveryStep.String(),
+		"ctmd:deliveryStepDuration":    step.String(),
 		"ctmd:deliveryPrometheusUrl":   rig.prom.url,
 		"ctmd:argoRolloutsManifestUrl": env.argoRolloutsManifest,
 	}

@@ -32,11 +32,10 @@ func TestIstioUpgradeUnderTheEngine(t *testing.T) {
 		"ctmd:image":                 {Value: goodImage},
 		"ctmd:mongoConnectionString": {Value: connection, Secret: true},
 	}
-	for key, value := range rig.engineConfig() {
+	// One step held long enough that the up starting the move returns while the engine holds it.
+	for key, value := range rig.engineConfig(moveStep) {
 		cfg[key] = auto.ConfigValue{Value: value}
 	}
-	// One step held long enough that the up starting the move returns while the engine holds it.
-	cfg["ctmd:deliveryStepDuration"] = auto.ConfigValue{Value: moveStep.String()}
 	r := releases{s: rolloutsCluster.newStack(t, "e2e-istio-engine", cfg), k: k, out: &transcript{}}
 	// A list: set by path, as the engine type-checks it against Pulumi.yaml.
 	if err := r.s.SetConfigWithOptions(t.Context(), "ctmd:deliverySteps[0]", auto.ConfigValue{Value: "50"}, &auto.ConfigOptions{Path: true}); err != nil {
