@@ -25,7 +25,8 @@ ETCD_DIR=$(tool_dir etcd "$ETCD_VERSION")
 KUBERNETES_DIR=$(tool_dir kubernetes "$KUBERNETES_VERSION")
 KWOK_DIR=$(tool_dir kwok "$KWOK_VERSION")
 ISTIOCTL_DIR=$(tool_dir istioctl "$ISTIO_CHARTS_MODULE_VERSION")
-ARGO_ROLLOUTS_DIR=$(tool_dir argo-rollouts "$ARGO_ROLLOUTS_VERSION")
+# Keyed by the toolchain too: another compiler is another build.
+ARGO_ROLLOUTS_DIR=$(tool_dir argo-rollouts "$ARGO_ROLLOUTS_VERSION-$NEWER_GO_TOOLCHAIN")
 # The Prometheus server is built from the github.com/prometheus/prometheus module test/rules pins
 # (v0.3XX.Y is Prometheus 3.XX.Y), as hack/rules.sh reads it, so the two share compiled packages.
 PROMETHEUS_MODULE_VERSION=$(awk '$1 == "github.com/prometheus/prometheus" { print $2 }' \

@@ -169,13 +169,11 @@ build_istioctl() {
 # The Argo Rollouts controller (ARGO_ROLLOUTS_VERSION), for the e2e progressive-delivery tests. Two
 # things set it apart from the other wrapper builds:
 # - Its go.mod asks for a newer Go than this machine's (go 1.26.10 in v1.10.2), which
-#   GOTOOLCHAIN=local (lib.sh) refuses. This build alone runs with exactly the toolchain that go line
-#   names: the go command fetches it as a module from the module proxy
-#   (golang.org/toolchain@v0.0.1-go1.26.10.linux-amd64, checked against the checksum database like
-#   any module; about 8 s once, then kept in the module cache), so nothing of the upstream module is
-#   changed. Not GOTOOLCHAIN=auto: that takes the newest patch the proxy lists (go1.26.11 when
-#   tried), which would change under a pinned release. Another compiler shares nothing in the build
-#   cache, so this build compiles its own standard library (at most 1.5 of its 12 CPU-minutes cold).
+#   GOTOOLCHAIN=local (lib.sh) refuses. This build alone runs with NEWER_GO_TOOLCHAIN (versions.env),
+#   which the go command fetches as a module from the module proxy (about 10 s once, then kept in
+#   the module cache), so nothing of the upstream module is changed. Not GOTOOLCHAIN=auto: that
+#   takes the newest patch the proxy lists, which would change under a pinned release. Another
+#   compiler shares nothing in the build cache, so this build compiles its own standard library.
 # - Its replace directives (the k8s.io modules, Kubernetes' staging modules among them, => v0.34.5,
 #   and a few forks) are ignored in a dependency: the wrapper repeats every one whose target is a
 #   module version (a local folder could not be), read from the module's go.mod.
@@ -187,7 +185,9 @@ build_argo_rollouts() {
 	[[ -f $gomod ]] || die "could not download the go.mod of $mod"
 	go_version=$(awk '$1 == "go" { print $2 }' "$gomod")
 	[[ $go_version == *.*.* ]] || die "$mod: no go line with a release (go 1.N.P) in its go.mod"
-	export GOTOOLCHAIN=go$go_version
+	[[ $(printf '%s\n' "$go_version" "${NEWER_GO_TOOLCHAIN#go}" | sort -V | head -n 1) == "$go_version" ]] ||
+		die "$mod asks for go $go_version, newer than NEWER_GO_TOOLCHAIN=$NEWER_GO_TOOLCHAIN: raise it in versions.env"
+	export GOTOOLCHAIN=$NEWER_GO_TOOLCHAIN
 	local args=(-go="$go_version" -require="$mod") replace
 	while read -r replace; do
 		args+=(-replace="$replace")
