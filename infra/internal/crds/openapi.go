@@ -22,7 +22,11 @@ const openAPIWait = 15 * time.Second
 // if the document is not ready in time, or the request fails, the next provider to start pays it
 // as before. A CRD whose schema changed under kinds already named is not waited for.
 func warmOpenAPI(ctx context.Context, config *rest.Config, crds []map[string]any) {
-	client, err := discovery.NewDiscoveryClientForConfig(config)
+	// The discovery client's requests take no context: bound each one instead, so a server that
+	// stops answering cannot hold the up.
+	bounded := rest.CopyConfig(config)
+	bounded.Timeout = openAPIWait
+	client, err := discovery.NewDiscoveryClientForConfig(bounded)
 	if err != nil {
 		return
 	}
